@@ -1,0 +1,117 @@
+/**
+ * Bounded TTL LRU of verification results keyed by a hash of the token, with single-flight:
+ * concurrent lookups of the same uncached token share one computation.
+ *
+ * Keys are SHA-256 digests (base64url) of the token, never the token itself.
+ */
+import { createHash } from 'node:crypto'
+import { LRUCache } from 'lru-cache'
+import type { AgentWritClaims } from './claims.js'
+
+/** A cached answer: the claims of a good token, or "this token is bad". */
+export type CachedOutcome =
+  | { readonly valid: true; readonly claims: AgentWritClaims }
+  | { readonly valid: false }
+
+/** What {@link VerificationCache.run} computes: an outcome and how long it may be reused (ms, 0 = not cached). */
+export interface Computed {
+  readonly outcome: CachedOutcome
+  readonly ttlMs: number
+}
+
+interface Entry {
+  readonly outcome: CachedOutcome
+  readonly storedAt: number
+}
+
+/** A cache hit or a fresh computation, with the age of a hit. */
+export interface Lookup {
+  readonly outcome: CachedOutcome
+  /** `true` when served from the cache (including joining an in-flight computation: `false`). */
+  readonly hit: boolean
+  readonly ageMs: number
+}
+
+export interface VerificationCacheOptions {
+  /** Maximum entries. */
+  max: number
+  /** Clock in ms (also drives TTL expiry). */
+  now: () => number
+}
+
+/** SHA-256 of the token, base64url. The only form in which a token is ever used as a key. */
+export function tokenKey(token: string): string {
+  return createHash('sha256').update(token).digest('base64url')
+}
+
+export class VerificationCache {
+  readonly #lru: LRUCache<string, Entry>
+  readonly #inflight = new Map<string, Promise<Lookup>>()
+  readonly #now: () => number
+
+  constructor(options: VerificationCacheOptions) {
+    this.#now = options.now
+    this.#lru = new LRUCache<string, Entry>({
+      max: options.max,
+      // lru-cache reads this clock for TTL checks, so an injected clock drives expiry too.
+      perf: { now: options.now },
+      ttlResolution: 0,
+    })
+  }
+
+  /** Number of cached entries. */
+  get size(): number {
+    return this.#lru.size
+  }
+
+  /** Number of computations in flight. */
+  get inflight(): number {
+    return this.#inflight.size
+  }
+
+  /** A live entry for this key, if any. */
+  get(key: string): Lookup | undefined {
+    const e = this.#lru.get(key)
+    if (e === undefined) return undefined
+    return { outcome: e.outcome, hit: true, ageMs: Math.max(0, this.#now() - e.storedAt) }
+  }
+
+  /** Store an outcome for `ttlMs` milliseconds (nothing is stored when `ttlMs <= 0`). */
+  set(key: string, outcome: CachedOutcome, ttlMs: number): void {
+    if (!(ttlMs > 0)) return
+    this.#lru.set(key, { outcome, storedAt: this.#now() }, { ttl: Math.ceil(ttlMs) })
+  }
+
+  /**
+   * Return the cached outcome for `key`, or run `compute` once for all concurrent callers of the
+   * same key and cache its result for the TTL it returns. A rejected computation is not cached
+   * and rejects every waiter.
+   */
+  run(key: string, compute: () => Promise<Computed>): Promise<Lookup> {
+    const cached = this.get(key)
+    if (cached) return Promise.resolve(cached)
+    const pending = this.#inflight.get(key)
+    if (pending) return pending
+    const p = (async (): Promise<Lookup> => {
+      try {
+        const { outcome, ttlMs } = await compute()
+        this.set(key, outcome, ttlMs)
+        return { outcome, hit: false, ageMs: 0 }
+      } finally {
+        this.#inflight.delete(key)
+      }
+    })()
+    this.#inflight.set(key, p)
+    return p
+  }
+
+  /** Drop one entry. */
+  delete(key: string): void {
+    this.#lru.delete(key)
+  }
+
+  /** Drop everything. */
+  clear(): void {
+    this.#lru.clear()
+  }
+}

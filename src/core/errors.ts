@@ -1,0 +1,201 @@
+/**
+ * One error type for every refusal, with a stable `code`, the HTTP status, the RFC 6750
+ * `WWW-Authenticate` challenge and an RFC 7807 problem body shaped like the broker's own
+ * (shared contract §2). Infrastructure failures are 503s, never 401s.
+ */
+
+/** Stable error codes. They never change meaning between versions. */
+export type AgentAuthErrorCode =
+  /** No credentials in the request: 401 with a bare `Bearer realm` challenge (RFC 6750 §3.1). */
+  | 'missing_token'
+  /** Malformed request: duplicate or malformed `Authorization`, token in two places, oversized token. 400. */
+  | 'invalid_request'
+  /** A route parameter cannot be used in a scope (empty, or contains `:`, `*`, whitespace, control characters). 400. */
+  | 'invalid_scope_parameter'
+  /** Token is malformed, forged, expired, revoked, released, of the wrong kind or for another issuer/audience. 401. */
+  | 'invalid_token'
+  /** Token is valid but lacks a required scope. 403 with `scope="…"`. */
+  | 'insufficient_scope'
+  /** The broker could not be asked (down, timeout, 5xx, unreadable answer). 503 with `Retry-After`. */
+  | 'broker_unavailable'
+  /** The key source (JWKS URL) could not be read. 503 with `Retry-After`. */
+  | 'key_source_unavailable'
+  /** Server-side misconfiguration found at request time (e.g. a scope placeholder that is not a route param). 500. */
+  | 'configuration_error'
+
+/** The RFC 6750 §3.1 `error` value that goes into the challenge, where there is one. */
+export type BearerErrorValue = 'invalid_request' | 'invalid_token' | 'insufficient_scope'
+
+const SPEC: Record<
+  AgentAuthErrorCode,
+  { status: number; title: string; bearer: BearerErrorValue | null; detail: string }
+> = {
+  missing_token: {
+    status: 401,
+    title: 'Unauthorized',
+    bearer: null,
+    detail: 'missing bearer token',
+  },
+  invalid_request: {
+    status: 400,
+    title: 'Bad Request',
+    bearer: 'invalid_request',
+    detail: 'malformed authorization request',
+  },
+  invalid_scope_parameter: {
+    status: 400,
+    title: 'Bad Request',
+    bearer: 'invalid_request',
+    detail: 'route parameter cannot be used in a scope',
+  },
+  invalid_token: {
+    status: 401,
+    title: 'Unauthorized',
+    bearer: 'invalid_token',
+    detail: 'token is invalid or expired',
+  },
+  insufficient_scope: {
+    status: 403,
+    title: 'Forbidden',
+    bearer: 'insufficient_scope',
+    detail: 'token lacks required scope',
+  },
+  broker_unavailable: {
+    status: 503,
+    title: 'Service Unavailable',
+    bearer: null,
+    detail: 'token could not be verified: authorization broker unavailable',
+  },
+  key_source_unavailable: {
+    status: 503,
+    title: 'Service Unavailable',
+    bearer: null,
+    detail: 'token could not be verified: key source unavailable',
+  },
+  configuration_error: {
+    status: 500,
+    title: 'Internal Server Error',
+    bearer: null,
+    detail: 'authorization is misconfigured on this route',
+  },
+}
+
+/** The RFC 7807 body we send, field order as the broker emits it. */
+export interface ProblemDetails {
+  type: string
+  title: string
+  status: number
+  detail: string
+  instance?: string
+  error_code: AgentAuthErrorCode
+  /** Present on 403 `insufficient_scope`: the concrete scopes that were required. */
+  required_scope?: string[]
+}
+
+export interface AgentAuthErrorOptions {
+  /** Client-safe description; defaults to the code's generic text. Never put a token here. */
+  detail?: string
+  /** Internal reason for logs (e.g. `expired`, `audience_mismatch`). Not sent to the client. */
+  reason?: string
+  /** For `insufficient_scope`: the concrete scopes required, named in the challenge. */
+  requiredScope?: readonly string[]
+  /** For 503s: seconds for `Retry-After`. Default 5. */
+  retryAfterSeconds?: number
+  /** `realm` in the challenge. Default `agentwrit`. */
+  realm?: string
+  /** Underlying error (kept for logs; never exposed to the client). */
+  cause?: unknown
+}
+
+/** Default realm used in `WWW-Authenticate` challenges. */
+export const DEFAULT_REALM = 'agentwrit'
+
+/** Default `Retry-After` (seconds) on 503 answers. */
+export const DEFAULT_RETRY_AFTER_SECONDS = 5
+
+function quote(value: string): string {
+  // RFC 7235 quoted-string; our values never contain quotes or backslashes, escape defensively.
+  return `"${value.replace(/[\\"]/g, '\\$&').replace(/[\r\n]/g, ' ')}"`
+}
+
+/**
+ * The single error type thrown (or passed to `next`) by every part of agentwrit-verify.
+ *
+ * It carries `status`/`statusCode`, `headers` (with the `WWW-Authenticate` challenge or
+ * `Retry-After`) and `expose`, so Express, Koa and Fastify error handling already answer with the
+ * right status and headers; {@link AgentAuthError.toProblem} gives the RFC 7807 body.
+ */
+export class AgentAuthError extends Error {
+  override readonly name = 'AgentAuthError'
+  /** Stable code, see {@link AgentAuthErrorCode}. */
+  readonly code: AgentAuthErrorCode
+  /** HTTP status. */
+  readonly status: number
+  /** Same as `status`, for frameworks that read `statusCode`. */
+  readonly statusCode: number
+  /** Response headers to send: `WWW-Authenticate` on 400/401/403, `Retry-After` on 503. */
+  readonly headers: Readonly<Record<string, string>>
+  /** `true` for 4xx (the message is safe to show), `false` for 5xx. */
+  readonly expose: boolean
+  /** Internal reason for logs; never sent to clients. */
+  readonly reason: string | undefined
+  /** Concrete scopes that were required (403 only). */
+  readonly requiredScope: readonly string[] | undefined
+  /** RFC 6750 error value, or `null` where the challenge carries none. */
+  readonly bearerError: BearerErrorValue | null
+
+  constructor(code: AgentAuthErrorCode, options: AgentAuthErrorOptions = {}) {
+    const spec = SPEC[code]
+    super(options.detail ?? spec.detail, options.cause === undefined ? undefined : { cause: options.cause })
+    this.code = code
+    this.status = spec.status
+    this.statusCode = spec.status
+    this.expose = spec.status < 500
+    this.reason = options.reason
+    this.requiredScope = options.requiredScope ? Object.freeze([...options.requiredScope]) : undefined
+    this.bearerError = spec.bearer
+    const realm = options.realm ?? DEFAULT_REALM
+    const headers: Record<string, string> = {}
+    if (spec.status === 401 || spec.status === 400 || spec.status === 403) {
+      const params = [`realm=${quote(realm)}`]
+      if (spec.bearer !== null) {
+        params.push(`error=${quote(spec.bearer)}`)
+        params.push(`error_description=${quote(this.message)}`)
+      }
+      if (code === 'insufficient_scope' && this.requiredScope && this.requiredScope.length > 0) {
+        params.push(`scope=${quote(this.requiredScope.join(' '))}`)
+      }
+      headers['WWW-Authenticate'] = `Bearer ${params.join(', ')}`
+    }
+    if (spec.status === 503) {
+      headers['Retry-After'] = String(options.retryAfterSeconds ?? DEFAULT_RETRY_AFTER_SECONDS)
+    }
+    this.headers = Object.freeze(headers)
+  }
+
+  /**
+   * RFC 7807 body, shaped like the broker's problem documents (`type` `urn:agentwrit:error:<code>`,
+   * `title`, `status`, `detail`, `instance`, `error_code`).
+   * @param instance - the request path (no query string), as the broker uses it.
+   */
+  toProblem(instance?: string): ProblemDetails {
+    const body: ProblemDetails = {
+      type: `urn:agentwrit:error:${this.code}`,
+      title: SPEC[this.code].title,
+      status: this.status,
+      detail: this.message,
+      ...(instance === undefined ? {} : { instance }),
+      error_code: this.code,
+    }
+    if (this.requiredScope && this.requiredScope.length > 0) body.required_scope = [...this.requiredScope]
+    return body
+  }
+}
+
+/** Type guard for {@link AgentAuthError}. */
+export function isAgentAuthError(err: unknown): err is AgentAuthError {
+  return err instanceof AgentAuthError
+}
+
+/** Content type of problem bodies. */
+export const PROBLEM_CONTENT_TYPE = 'application/problem+json'

@@ -1,0 +1,28 @@
+/**
+ * The contract between the verifier and a verification strategy (remote, local, hybrid).
+ */
+import type { AgentWritClaims, VerificationSource } from './claims.js'
+
+/** A successful verification: claims whose signature, expiry and (remote) revocation were checked. */
+export interface VerifiedToken {
+  readonly claims: AgentWritClaims
+  /** `broker` (asked the broker now), `local` (verified with a key now) or `cache`. */
+  readonly source: VerificationSource
+  /** Age of the cached result in milliseconds; 0 unless `source` is `cache`. */
+  readonly cacheAgeMs: number
+}
+
+/**
+ * A way to verify a raw token.
+ *
+ * `verify` resolves with the claims, or rejects with an `AgentAuthError`:
+ * `invalid_token` (401) when the token is bad, or `broker_unavailable` / `key_source_unavailable`
+ * (503) when the answer could not be obtained. It must never reject with anything else: an
+ * unexpected exception is turned into a 503 by the verifier, never into an acceptance.
+ * The raw token must never appear in an error, a log line or a cache key.
+ */
+export interface TokenStrategy {
+  verify(token: string): Promise<VerifiedToken>
+  /** Release sockets, timers and caches. */
+  close(): Promise<void>
+}
