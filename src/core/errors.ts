@@ -114,8 +114,15 @@ export const DEFAULT_REALM = 'agentwrit'
 export const DEFAULT_RETRY_AFTER_SECONDS = 5
 
 function quote(value: string): string {
-  // RFC 7235 quoted-string; our values never contain quotes or backslashes, escape defensively.
-  return `"${value.replace(/[\\"]/g, '\\$&').replace(/[\r\n]/g, ' ')}"`
+  // RFC 7235 quoted-string. Header values must be visible ASCII: escape `"` and `\`, and
+  // percent-encode anything else (a route param may carry unicode; Node would refuse the header).
+  let out = ''
+  for (const ch of value) {
+    const c = ch.codePointAt(0)!
+    if (c >= 0x20 && c <= 0x7e) out += ch === '"' || ch === '\\' ? `\\${ch}` : ch
+    else for (const b of Buffer.from(ch, 'utf8')) out += `%${b.toString(16).toUpperCase().padStart(2, '0')}`
+  }
+  return `"${out}"`
 }
 
 /**
@@ -199,3 +206,26 @@ export function isAgentAuthError(err: unknown): err is AgentAuthError {
 
 /** Content type of problem bodies. */
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json'
+
+/** A ready-to-send HTTP answer for an {@link AgentAuthError}. */
+export interface ProblemResponse {
+  readonly status: number
+  /** The error's headers plus `Content-Type: application/problem+json`. */
+  readonly headers: Readonly<Record<string, string>>
+  /** The JSON-encoded RFC 7807 body. */
+  readonly body: string
+}
+
+/**
+ * Render an error the way every adapter answers by default: status, challenge headers and an
+ * RFC 7807 body whose `instance` is the request path (query string removed, as the broker does).
+ */
+export function problemResponse(err: AgentAuthError, url: string | undefined): ProblemResponse {
+  const q = url === undefined ? -1 : url.indexOf('?')
+  const instance = url === undefined ? undefined : q < 0 ? url : url.slice(0, q)
+  return {
+    status: err.status,
+    headers: { ...err.headers, 'Content-Type': PROBLEM_CONTENT_TYPE },
+    body: JSON.stringify(err.toProblem(instance)),
+  }
+}

@@ -1,0 +1,141 @@
+/**
+ * `POST /v1/token/validate` over undici: keep-alive pool, one overall timeout, no redirects,
+ * bounded response size. Anything but a well-formed 200 answer is "broker unavailable" (503),
+ * never "invalid token" (shared contract §4.4).
+ */
+import { Agent, type Dispatcher, request } from 'undici'
+import { type AgentWritClaims, parseClaims } from './claims.js'
+import { AgentAuthError } from './errors.js'
+
+/** What the broker said about a token. */
+export type BrokerVerdict =
+  | { readonly valid: true; readonly claims: AgentWritClaims }
+  | { readonly valid: false }
+
+export interface BrokerClientOptions {
+  /** Broker base URL. */
+  broker: URL
+  /** Overall request timeout (connect + headers + body), ms. */
+  timeoutMs: number
+  /** Dispatcher to use; when absent the client owns a keep-alive `Agent` and closes it in `close()`. */
+  dispatcher: Dispatcher | undefined
+  realm: string
+  retryAfterSeconds: number
+}
+
+export interface BrokerClient {
+  /** Ask the broker. Rejects only with `AgentAuthError('broker_unavailable')`. */
+  validate(token: string): Promise<BrokerVerdict>
+  close(): Promise<void>
+}
+
+/** Largest validate answer we read (the broker's are < 4 KiB unless the chain is long). */
+const MAX_ANSWER_BYTES = 256 * 1024
+
+const USER_AGENT = 'agentwrit-verify'
+
+export function createBrokerClient(options: BrokerClientOptions): BrokerClient {
+  const url = new URL(
+    'v1/token/validate',
+    options.broker.href.endsWith('/') ? options.broker : `${options.broker.href}/`,
+  )
+  const owned =
+    options.dispatcher === undefined
+      ? new Agent({
+          keepAliveTimeout: 10_000,
+          connections: 64,
+          connect: { timeout: options.timeoutMs },
+          headersTimeout: options.timeoutMs,
+          bodyTimeout: options.timeoutMs,
+        })
+      : undefined
+  const dispatcher = options.dispatcher ?? owned!
+
+  function unavailable(reason: string, cause?: unknown): AgentAuthError {
+    return new AgentAuthError('broker_unavailable', {
+      reason,
+      cause,
+      realm: options.realm,
+      retryAfterSeconds: options.retryAfterSeconds,
+    })
+  }
+
+  async function readBody(body: Dispatcher.ResponseData['body']): Promise<string> {
+    const chunks: Buffer[] = []
+    let size = 0
+    for await (const chunk of body) {
+      size += (chunk as Buffer).length
+      if (size > MAX_ANSWER_BYTES) {
+        body.destroy()
+        throw unavailable('answer_too_large')
+      }
+      chunks.push(chunk as Buffer)
+    }
+    return Buffer.concat(chunks).toString('utf8')
+  }
+
+  async function validate(token: string): Promise<BrokerVerdict> {
+    let res: Dispatcher.ResponseData
+    try {
+      res = await request(url, {
+        method: 'POST',
+        dispatcher,
+        headers: { 'content-type': 'application/json', accept: 'application/json', 'user-agent': USER_AGENT },
+        body: JSON.stringify({ token }),
+        signal: AbortSignal.timeout(options.timeoutMs),
+        headersTimeout: options.timeoutMs,
+        bodyTimeout: options.timeoutMs,
+      })
+    } catch (err) {
+      throw unavailable(isTimeout(err) ? 'timeout' : 'unreachable', sanitize(err))
+    }
+    let text: string
+    try {
+      if (res.statusCode !== 200) {
+        await res.body.dump()
+        throw unavailable(`status_${res.statusCode}`)
+      }
+      text = await readBody(res.body)
+    } catch (err) {
+      if (err instanceof AgentAuthError) throw err
+      throw unavailable(isTimeout(err) ? 'timeout' : 'read_failed', sanitize(err))
+    }
+    let answer: unknown
+    try {
+      answer = JSON.parse(text)
+    } catch {
+      throw unavailable('not_json')
+    }
+    if (typeof answer !== 'object' || answer === null) throw unavailable('bad_answer')
+    const a = answer as { valid?: unknown; claims?: unknown }
+    if (a.valid === false) return { valid: false }
+    if (a.valid !== true) throw unavailable('bad_answer')
+    const claims = parseClaims(a.claims)
+    if (claims === null) throw unavailable('bad_claims')
+    return { valid: true, claims }
+  }
+
+  return {
+    validate,
+    async close() {
+      if (owned) await owned.close()
+    },
+  }
+}
+
+function isTimeout(err: unknown): boolean {
+  const e = err as { name?: string; code?: string } | null
+  return (
+    e?.name === 'TimeoutError' ||
+    e?.code === 'UND_ERR_HEADERS_TIMEOUT' ||
+    e?.code === 'UND_ERR_BODY_TIMEOUT' ||
+    e?.code === 'UND_ERR_CONNECT_TIMEOUT'
+  )
+}
+
+/** Keep only name/code/message of a transport error: undici errors never carry the request body. */
+function sanitize(err: unknown): Error {
+  const e = err as { name?: string; code?: string; message?: string } | null
+  const out = new Error(`${e?.name ?? 'Error'}${e?.code ? ` ${e.code}` : ''}: ${e?.message ?? String(err)}`)
+  return out
+}

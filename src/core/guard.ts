@@ -1,0 +1,106 @@
+/**
+ * Route guards, framework-free: "the token must hold all of these scopes" / "any of these",
+ * where each scope is a template filled from route params or a function of the request.
+ * Compiled once at route definition; a malformed template throws there.
+ */
+import type { AgentIdentity } from './claims.js'
+import { AgentAuthError } from './errors.js'
+import { scopeCovers } from './scope.js'
+import { compileScopeTemplate, type ScopeTemplate } from './scope-template.js'
+
+/**
+ * One required scope: a template such as `'read:data:customer-:id'` (placeholders filled from
+ * route params), or a function computing concrete scope(s) from the request and the identity.
+ */
+export type ScopeRequirement<Req> =
+  | string
+  | ((request: Req, agent: AgentIdentity) => string | readonly string[])
+
+/** `all`: every required scope must be held. `any`: at least one. */
+export type GuardMode = 'all' | 'any'
+
+/** A compiled guard. Adapters call {@link ScopeGuard.check} with their framework's params. */
+export interface ScopeGuard<Req> {
+  readonly mode: GuardMode
+  /** Route params the templates need (adapters that know the route check them at startup). */
+  readonly placeholders: readonly string[]
+  /** Template sources, for error messages and introspection. */
+  readonly templates: readonly string[]
+  /**
+   * Throw an `AgentAuthError` unless `agent` holds the required scopes:
+   * `invalid_scope_parameter` (400) for a param that cannot be used in a scope,
+   * `insufficient_scope` (403) naming the concrete scopes, `configuration_error` (500) when a
+   * computed requirement returns nothing usable.
+   */
+  check(agent: AgentIdentity, params: Readonly<Record<string, unknown>>, request: Req, realm: string): void
+}
+
+/** Compile a guard. Throws a `TypeError` for an empty list, a bad entry or a malformed template. */
+export function compileScopeGuard<Req>(
+  mode: GuardMode,
+  requirements: readonly ScopeRequirement<Req>[],
+  caller = mode === 'all' ? 'requireScope' : 'requireAnyScope',
+): ScopeGuard<Req> {
+  if (requirements.length === 0) throw new TypeError(`agentwrit-verify: ${caller}() needs at least one scope`)
+  const templates: ScopeTemplate[] = []
+  const computed: ((request: Req, agent: AgentIdentity) => string | readonly string[])[] = []
+  for (const r of requirements) {
+    if (typeof r === 'string') templates.push(compileScopeTemplate(r))
+    else if (typeof r === 'function') computed.push(r)
+    else
+      throw new TypeError(`agentwrit-verify: ${caller}() takes scope strings or functions (got ${typeof r})`)
+  }
+  const placeholders = [...new Set(templates.flatMap((t) => t.placeholders))]
+
+  function required(
+    agent: AgentIdentity,
+    params: Readonly<Record<string, unknown>>,
+    request: Req,
+    realm: string,
+  ) {
+    const out: string[] = []
+    for (const t of templates) {
+      try {
+        out.push(t.fill(params))
+      } catch (err) {
+        if (err instanceof AgentAuthError) {
+          throw new AgentAuthError(err.code, { detail: err.message, reason: err.reason, realm })
+        }
+        throw err
+      }
+    }
+    for (const fn of computed) {
+      const value = fn(request, agent)
+      const list = typeof value === 'string' ? [value] : value
+      if (!Array.isArray(list) || list.length === 0 || !list.every((s) => typeof s === 'string')) {
+        throw new AgentAuthError('configuration_error', {
+          detail: `${caller}(): a computed scope returned no scope strings`,
+          realm,
+        })
+      }
+      out.push(...list)
+    }
+    return out
+  }
+
+  return Object.freeze({
+    mode,
+    placeholders,
+    templates: templates.map((t) => t.source),
+    check(agent: AgentIdentity, params: Readonly<Record<string, unknown>>, request: Req, realm: string) {
+      const needed = required(agent, params, request, realm)
+      const held = agent.scope
+      const ok =
+        mode === 'all'
+          ? needed.every((n) => held.some((h) => scopeCovers(n, h)))
+          : needed.some((n) => held.some((h) => scopeCovers(n, h)))
+      if (!ok) {
+        throw new AgentAuthError('insufficient_scope', {
+          detail: `token lacks required scope: ${needed.join(mode === 'all' ? ' ' : ' or ')}`,
+          requiredScope: needed,
+          realm,
+        })
+      }
+    },
+  })
+}

@@ -1,0 +1,152 @@
+/**
+ * `createVerifier(options)`: extract the bearer token → verify it (remote, local or hybrid) →
+ * check what the broker does not (token kind, trust domain, issuer, audience) → identity.
+ * Framework-free; every adapter is a thin translation of this.
+ */
+import type { IncomingHttpHeaders } from 'node:http'
+import { extractBearer, hasQueryToken, looksLikeJws } from './bearer.js'
+import { type AgentIdentity, type AgentWritClaims, toIdentity, tokenKindOf } from './claims.js'
+import { AgentAuthError } from './errors.js'
+import { createHybridStrategy } from './hybrid.js'
+import { createLocalStrategy } from './local.js'
+import { type AgentAuthOptions, type ResolvedOptions, resolveOptions } from './options.js'
+import { createRemoteStrategy, type RemoteStrategy } from './remote.js'
+import type { TokenStrategy, VerifiedToken } from './strategy.js'
+
+/** The parts of an incoming request the verifier reads (Node `IncomingMessage` fits). */
+export interface AuthRequest {
+  readonly headers: IncomingHttpHeaders
+  /** Node's `rawHeaders`, used to detect a duplicated `Authorization` header. */
+  readonly rawHeaders?: readonly string[]
+  /** Request target (path and query), used to refuse `access_token` in the query string. */
+  readonly url?: string
+}
+
+/** Counters for logging and monitoring. */
+export interface VerifierStats {
+  /** Validate calls made to the broker (remote and hybrid modes). */
+  readonly brokerCalls: number
+  /** Entries in the remote result cache. */
+  readonly cacheEntries: number
+}
+
+/** A configured verifier. Create one per application and share it between routes. */
+export interface Verifier {
+  /** Resolved, frozen options. */
+  readonly options: ResolvedOptions
+  /**
+   * Extract the bearer token from the request and verify it.
+   * @throws AgentAuthError — 400/401/403/503 as documented in the README's error table.
+   */
+  authenticate(request: AuthRequest): Promise<AgentIdentity>
+  /** Verify an already extracted token. @throws AgentAuthError */
+  verifyToken(token: string): Promise<AgentIdentity>
+  /** Counters (broker calls, cache size). */
+  stats(): VerifierStats
+  /** Close sockets and timers; the verifier must not be used afterwards. */
+  close(): Promise<void>
+}
+
+/**
+ * Create a verifier. Options are validated now: a bad option throws a `TypeError` naming it.
+ * @see AgentAuthOptions for every option, its default and unit.
+ */
+export function createVerifier(input: AgentAuthOptions): Verifier {
+  const options = resolveOptions(input)
+  const { realm } = options
+  const remote: RemoteStrategy | undefined =
+    options.mode === 'remote' || options.mode === 'hybrid' ? createRemoteStrategy(options) : undefined
+  const local: TokenStrategy | undefined =
+    options.mode === 'local' || options.mode === 'hybrid' ? createLocalStrategy(options) : undefined
+  const strategy: TokenStrategy =
+    options.mode === 'remote'
+      ? remote!
+      : options.mode === 'local'
+        ? local!
+        : createHybridStrategy(local!, remote!)
+  const infraCode = options.mode === 'local' ? 'key_source_unavailable' : 'broker_unavailable'
+  const extractOptions = { maxTokenLength: options.maxTokenLength, realm }
+
+  function invalid(reason: string): AgentAuthError {
+    return new AgentAuthError('invalid_token', { reason, realm })
+  }
+
+  /** What the broker's validate endpoint does not check. */
+  function admit(claims: AgentWritClaims): void {
+    const kind = tokenKindOf(claims.sub)
+    if (kind === null) throw invalid('unknown_subject_kind')
+    if (kind.kind === 'admin' && !options.allowAdminTokens) throw invalid('admin_token_refused')
+    if (kind.kind === 'app' && !options.allowAppTokens) throw invalid('app_token_refused')
+    if (
+      kind.kind === 'agent' &&
+      options.trustDomain !== undefined &&
+      kind.trustDomain !== options.trustDomain
+    ) {
+      throw invalid('foreign_trust_domain')
+    }
+    if (options.issuer !== undefined && claims.iss !== options.issuer) throw invalid('issuer_mismatch')
+    if (options.audience !== undefined) {
+      const aud = claims.aud ?? []
+      if (!aud.some((a) => options.audience!.includes(a))) throw invalid('audience_mismatch')
+    }
+  }
+
+  async function verifyToken(token: string): Promise<AgentIdentity> {
+    if (typeof token !== 'string' || token.length === 0) throw invalid('empty')
+    if (token.length > options.maxTokenLength) {
+      throw new AgentAuthError('invalid_request', {
+        detail: 'bearer token is too long',
+        reason: 'too_long',
+        realm,
+      })
+    }
+    // The broker refuses anything that is not three base64url segments: refuse it here, no network.
+    if (!looksLikeJws(token)) throw invalid('malformed')
+    let verified: VerifiedToken
+    try {
+      verified = await strategy.verify(token)
+    } catch (err) {
+      if (err instanceof AgentAuthError) throw err
+      // An unexpected failure is never an acceptance and never a 401.
+      throw new AgentAuthError(infraCode, {
+        reason: 'unexpected_error',
+        cause: err,
+        realm,
+        retryAfterSeconds: options.retryAfterSeconds,
+      })
+    }
+    admit(verified.claims)
+    return toIdentity(verified.claims, { source: verified.source, cacheAgeMs: verified.cacheAgeMs })
+  }
+
+  return Object.freeze({
+    options,
+    verifyToken,
+    authenticate(request: AuthRequest): Promise<AgentIdentity> {
+      let token: string
+      try {
+        if (request.url !== undefined && hasQueryToken(request.url)) {
+          throw new AgentAuthError('invalid_request', {
+            detail: 'access tokens are accepted only in the Authorization header',
+            reason: 'query_token',
+            realm,
+          })
+        }
+        token = extractBearer(request.headers, request.rawHeaders, extractOptions)
+      } catch (err) {
+        return Promise.reject(err)
+      }
+      return verifyToken(token)
+    },
+    stats(): VerifierStats {
+      return { brokerCalls: remote?.brokerCalls ?? 0, cacheEntries: remote?.cache.size ?? 0 }
+    },
+    async close() {
+      await strategy.close()
+      if (options.mode === 'hybrid') {
+        // createHybridStrategy does not own its parts.
+        await Promise.all([local!.close(), remote!.close()])
+      }
+    },
+  })
+}

@@ -1,0 +1,190 @@
+/**
+ * Express adapter (Express 4.x/5.x): `agentAuth()` middleware, `requireScope()`,
+ * `requireAnyScope()`. It only translates between Express and the framework-free core.
+ *
+ * @example
+ * ```ts
+ * import { agentAuth, requireScope } from 'agentwrit-verify/express'
+ * app.use(agentAuth({ broker: 'http://127.0.0.1:8080' }))
+ * app.get('/customers/:id', requireScope('read:data:customer-:id'), (req, res) => {
+ *   res.json({ customer: req.params.id, by: req.agent.id })
+ * })
+ * ```
+ * @module
+ */
+import type { NextFunction, Request, RequestHandler, Response } from 'express'
+import type { AgentIdentity } from './core/claims.js'
+import { AgentAuthError, problemResponse } from './core/errors.js'
+import { compileScopeGuard, type ScopeRequirement } from './core/guard.js'
+import type { AgentAuthOptions } from './core/options.js'
+import { createVerifier, type Verifier } from './core/verifier.js'
+
+declare global {
+  // biome-ignore lint/style/noNamespace: Express's request typing is a global namespace.
+  namespace Express {
+    interface Request {
+      /**
+       * The verified AgentWrit identity. Set by `agentAuth()`; only read it on routes behind it
+       * (elsewhere it is `undefined` at run time).
+       */
+      agent: AgentIdentity
+    }
+  }
+}
+
+/** Renders a refusal. Call `next(err)` to hand it to Express's error handling instead. */
+export type ExpressErrorHandler = (
+  err: AgentAuthError,
+  req: Request,
+  res: Response,
+  next: NextFunction,
+) => void
+
+/** Express-specific options, on top of {@link AgentAuthOptions}. */
+export interface ExpressAuthOptions {
+  /**
+   * How refusals are answered. Default: the adapter answers itself with the status, the
+   * `WWW-Authenticate`/`Retry-After` headers and an RFC 7807 `application/problem+json` body.
+   * `'next'`: call `next(err)` so your error middleware renders it (`err.status`, `err.headers`,
+   * `err.toProblem()` are there). A function: render it yourself.
+   */
+  onError?: 'next' | ExpressErrorHandler
+}
+
+/** The middleware returned by {@link agentAuth}, with its verifier. */
+export interface AgentAuthMiddleware extends RequestHandler {
+  /** The verifier behind this middleware (stats, `verifyToken`). */
+  readonly verifier: Verifier
+  /** Close the verifier's sockets and timers. */
+  close(): Promise<void>
+}
+
+interface AdapterState {
+  readonly realm: string
+  readonly fail: ExpressErrorHandler
+}
+
+const kState = Symbol('agentwrit-verify.express')
+type StatefulRequest = Request & { [kState]?: AdapterState }
+
+function sendProblem(err: AgentAuthError, req: Request, res: Response, next: NextFunction): void {
+  if (res.headersSent) {
+    next(err)
+    return
+  }
+  const answer = problemResponse(err, req.originalUrl ?? req.url)
+  res.status(answer.status).set(answer.headers).send(answer.body)
+}
+
+function errorHandlerFor(onError: ExpressAuthOptions['onError']): ExpressErrorHandler {
+  if (onError === undefined) return sendProblem
+  if (onError === 'next') return (err, _req, _res, next) => next(err)
+  if (typeof onError === 'function') return onError
+  throw new TypeError(
+    `agentwrit-verify: option "onError" must be 'next' or a function (got ${String(onError)})`,
+  )
+}
+
+/**
+ * Authenticate every request it sees: a valid AgentWrit token puts the identity on `req.agent`;
+ * anything else is refused (400/401/503, see the README's error table).
+ * @param options - verifier options (or an existing verifier) plus {@link ExpressAuthOptions}.
+ */
+export function agentAuth(options: (AgentAuthOptions & ExpressAuthOptions) | Verifier): AgentAuthMiddleware {
+  let verifier: Verifier
+  let onError: ExpressAuthOptions['onError']
+  if (isVerifier(options)) {
+    verifier = options
+  } else {
+    const { onError: handler, ...rest } = options ?? ({} as AgentAuthOptions & ExpressAuthOptions)
+    onError = handler
+    verifier = createVerifier(rest)
+  }
+  const state: AdapterState = { realm: verifier.options.realm, fail: errorHandlerFor(onError) }
+  const middleware = ((req: StatefulRequest, res: Response, next: NextFunction) => {
+    req[kState] = state
+    verifier.authenticate(req).then(
+      (agent) => {
+        req.agent = agent
+        next()
+      },
+      (err: unknown) => fail(err, req, res, next, state),
+    )
+  }) as AgentAuthMiddleware
+  Object.defineProperty(middleware, 'verifier', { value: verifier })
+  Object.defineProperty(middleware, 'close', { value: () => verifier.close() })
+  return middleware
+}
+
+function fail(err: unknown, req: Request, res: Response, next: NextFunction, state: AdapterState): void {
+  if (!(err instanceof AgentAuthError)) {
+    next(err)
+    return
+  }
+  try {
+    state.fail(err, req, res, next)
+  } catch (renderError) {
+    next(renderError)
+  }
+}
+
+function isVerifier(v: unknown): v is Verifier {
+  return (
+    typeof v === 'object' &&
+    v !== null &&
+    typeof (v as Verifier).authenticate === 'function' &&
+    typeof (v as Verifier).verifyToken === 'function'
+  )
+}
+
+/** A scope requirement for Express: a template string or `(req, agent) => scope(s)`. */
+export type ExpressScopeRequirement = ScopeRequirement<Request>
+
+function guard(mode: 'all' | 'any', requirements: ExpressScopeRequirement[]): RequestHandler {
+  const compiled = compileScopeGuard<Request>(mode, requirements)
+  return (req: StatefulRequest, res: Response, next: NextFunction) => {
+    const state = req[kState]
+    const realm = state?.realm
+    try {
+      if (state === undefined || req.agent === undefined) {
+        throw new AgentAuthError('configuration_error', {
+          detail: `${mode === 'all' ? 'requireScope' : 'requireAnyScope'}() used on a route without agentAuth()`,
+        })
+      }
+      const params = (req.params ?? {}) as Record<string, unknown>
+      for (const p of compiled.placeholders) {
+        if (!(p in params)) {
+          throw new AgentAuthError('configuration_error', {
+            detail: `scope placeholder ":${p}" is not a parameter of route ${String(req.route?.path ?? req.path)}`,
+            realm,
+          })
+        }
+      }
+      compiled.check(req.agent, params, req, realm!)
+    } catch (err) {
+      // A misconfigured route is the developer's bug: hand it to Express so it is logged.
+      if (err instanceof AgentAuthError && err.code !== 'configuration_error')
+        (state?.fail ?? sendProblem)(err, req, res, next)
+      else next(err)
+      return
+    }
+    next()
+  }
+}
+
+/**
+ * Require every listed scope. Strings are templates whose `:name` placeholders are filled from
+ * `req.params` (`'read:data:customer-:id'`); functions compute scopes from the request.
+ * A malformed template throws here, at route definition.
+ */
+export function requireScope(...requirements: ExpressScopeRequirement[]): RequestHandler {
+  return guard('all', requirements)
+}
+
+/** Require at least one of the listed scopes (same forms as {@link requireScope}). */
+export function requireAnyScope(...requirements: ExpressScopeRequirement[]): RequestHandler {
+  return guard('any', requirements)
+}
+
+export type { AgentAuthOptions, AgentIdentity, Verifier }
+export { AgentAuthError }

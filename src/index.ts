@@ -1,0 +1,38 @@
+/**
+ * agentwrit-verify — verify AgentWrit agent tokens (framework-free core).
+ *
+ * Framework adapters live in `agentwrit-verify/express`, `agentwrit-verify/koa` and
+ * `agentwrit-verify/fastify`; the development broker in `agentwrit-verify/testing`.
+ * @module
+ */
+export type {
+  AgentIdentity,
+  AgentWritClaims,
+  DelegationRecord,
+  TokenKind,
+  VerificationSource,
+} from './core/claims.js'
+export { parseClaims, tokenKindOf } from './core/claims.js'
+export type {
+  AgentAuthErrorCode,
+  AgentAuthErrorOptions,
+  BearerErrorValue,
+  ProblemDetails,
+  ProblemResponse,
+} from './core/errors.js'
+export {
+  AgentAuthError,
+  isAgentAuthError,
+  PROBLEM_CONTENT_TYPE,
+  problemResponse,
+} from './core/errors.js'
+export type { GuardMode, ScopeGuard, ScopeRequirement } from './core/guard.js'
+export { compileScopeGuard } from './core/guard.js'
+export type { AgentAuthOptions, ResolvedOptions, VerificationMode } from './core/options.js'
+export { DEFAULTS, resolveOptions } from './core/options.js'
+export type { ParsedScope } from './core/scope.js'
+export { parseScope, scopeCovers, scopeIsSubset } from './core/scope.js'
+export type { ScopeTemplate } from './core/scope-template.js'
+export { compileScopeTemplate } from './core/scope-template.js'
+export type { AuthRequest, Verifier, VerifierStats } from './core/verifier.js'
+export { createVerifier } from './core/verifier.js'

@@ -1,0 +1,214 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { tokenKey } from '../../src/core/cache.js'
+import { AgentAuthError } from '../../src/core/errors.js'
+import { resolveOptions } from '../../src/core/options.js'
+import { createRemoteStrategy, type RemoteStrategy } from '../../src/core/remote.js'
+import { json, type StubServer, startStubServer } from '../helpers/stub-server.js'
+
+const NOW = 2_000_000_000_000
+const sub = 'spiffe://agentwrit.local/agent/o/t/0123456789abcdef'
+
+function b64(o: unknown): string {
+  return Buffer.from(JSON.stringify(o)).toString('base64url')
+}
+function tokenFor(claims: Record<string, unknown>, sig = 'c2ln'): string {
+  return `${b64({ alg: 'EdDSA', typ: 'JWT' })}.${b64(claims)}.${sig}`
+}
+function claims(over: Record<string, unknown> = {}) {
+  return {
+    iss: '',
+    sub,
+    exp: NOW / 1000 + 300,
+    nbf: NOW / 1000,
+    iat: NOW / 1000,
+    jti: 'a'.repeat(32),
+    scope: ['read:data:x'],
+    ...over,
+  }
+}
+
+let stub: StubServer
+let t = NOW
+let strategy: RemoteStrategy
+
+function make(over: Record<string, unknown> = {}) {
+  strategy = createRemoteStrategy(
+    resolveOptions({ broker: stub.url, now: () => t, timeoutMs: 300, cacheTtlMs: 5_000, ...over }),
+  )
+  return strategy
+}
+
+async function expectCode(p: Promise<unknown>, code: string) {
+  const err = await p.then(
+    () => null,
+    (e: unknown) => e,
+  )
+  expect(err).toBeInstanceOf(AgentAuthError)
+  expect((err as AgentAuthError).code).toBe(code)
+  return err as AgentAuthError
+}
+
+beforeEach(async () => {
+  t = NOW
+  stub = await startStubServer((_req, body, res) => {
+    const { token } = JSON.parse(body) as { token: string }
+    const payload = JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString())
+    if (token.endsWith('.bad')) json(res, 200, { valid: false, error: 'token is invalid or expired' })
+    else json(res, 200, { valid: true, claims: payload })
+  })
+})
+afterEach(async () => {
+  await strategy?.close()
+  await stub.close()
+})
+
+describe('remote strategy', () => {
+  it('posts {token} to /v1/token/validate and maps valid:true to claims', async () => {
+    const s = make()
+    const tok = tokenFor(claims())
+    const r = await s.verify(tok)
+    expect(r.source).toBe('broker')
+    expect(r.claims.sub).toBe(sub)
+    expect(stub.requests).toHaveLength(1)
+    expect(stub.requests[0]).toMatchObject({ method: 'POST', url: '/v1/token/validate' })
+    expect(JSON.parse(stub.requests[0]!.body)).toEqual({ token: tok })
+    expect(stub.requests[0]!.headers['content-type']).toBe('application/json')
+  })
+
+  it('keeps a base path in the broker URL', async () => {
+    stub.handler = (_req, _b, res) => json(res, 200, { valid: true, claims: claims() })
+    strategy = createRemoteStrategy(resolveOptions({ broker: `${stub.url}/broker`, now: () => t }))
+    await strategy.verify(tokenFor(claims()))
+    expect(stub.requests[0]!.url).toBe('/broker/v1/token/validate')
+  })
+
+  it('caches a positive answer for cacheTtlMs, then asks again', async () => {
+    const s = make()
+    const tok = tokenFor(claims())
+    await s.verify(tok)
+    t += 4_999
+    const hit = await s.verify(tok)
+    expect(hit.source).toBe('cache')
+    expect(hit.cacheAgeMs).toBe(4_999)
+    expect(stub.requests).toHaveLength(1)
+    t += 2
+    expect((await s.verify(tok)).source).toBe('broker')
+    expect(stub.requests).toHaveLength(2)
+  })
+
+  it('never caches a positive answer past exp', async () => {
+    const s = make({ cacheTtlMs: 60_000 })
+    const tok = tokenFor(claims({ exp: NOW / 1000 + 2 }))
+    await s.verify(tok)
+    t += 1_999
+    expect((await s.verify(tok)).source).toBe('cache')
+    t += 2
+    await s.verify(tok)
+    expect(stub.requests).toHaveLength(2)
+  })
+
+  it('cacheTtlMs 0 asks the broker every time', async () => {
+    const s = make({ cacheTtlMs: 0 })
+    const tok = tokenFor(claims())
+    await s.verify(tok)
+    await s.verify(tok)
+    expect(stub.requests).toHaveLength(2)
+    expect(s.cache.size).toBe(0)
+  })
+
+  it('valid:false → invalid_token, cached negatively for negativeCacheTtlMs', async () => {
+    const s = make({ negativeCacheTtlMs: 1_000 })
+    const tok = tokenFor(claims(), 'bad')
+    const e = await expectCode(s.verify(tok), 'invalid_token')
+    expect(e.status).toBe(401)
+    await expectCode(s.verify(tok), 'invalid_token')
+    expect(stub.requests).toHaveLength(1)
+    t += 1_001
+    await expectCode(s.verify(tok), 'invalid_token')
+    expect(stub.requests).toHaveLength(2)
+  })
+
+  it('keys the cache by a hash, never by the token', async () => {
+    const s = make()
+    const tok = tokenFor(claims())
+    await s.verify(tok)
+    expect(s.cache.get(tokenKey(tok))).toBeDefined()
+    expect(s.cache.get(tok)).toBeUndefined()
+  })
+
+  it('100 concurrent requests on one fresh token → one broker call', async () => {
+    let release!: () => void
+    const gate = new Promise<void>((r) => (release = r))
+    stub.handler = (_req, body, res) => {
+      const { token } = JSON.parse(body) as { token: string }
+      const payload = JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString())
+      void gate.then(() => json(res, 200, { valid: true, claims: payload }))
+    }
+    const s = make()
+    const tok = tokenFor(claims())
+    const all = Array.from({ length: 100 }, () => s.verify(tok))
+    await new Promise((r) => setTimeout(r, 50))
+    release()
+    const results = await Promise.all(all)
+    expect(results).toHaveLength(100)
+    expect(stub.requests).toHaveLength(1)
+    expect(s.brokerCalls).toBe(1)
+  })
+
+  describe('broker faults are 503 broker_unavailable and never cached', () => {
+    const cases: [string, StubServer['handler']][] = [
+      ['500', (_q, _b, res) => json(res, 500, { error: 'x' })],
+      ['502 text', (_q, _b, res) => res.writeHead(502).end('bad gateway')],
+      ['400', (_q, _b, res) => json(res, 400, { error_code: 'invalid_request' })],
+      ['redirect', (_q, _b, res) => res.writeHead(307, { location: 'http://127.0.0.1:1/' }).end()],
+      ['HTML', (_q, _b, res) => res.writeHead(200, { 'content-type': 'text/html' }).end('<html>hi</html>')],
+      ['bad JSON', (_q, _b, res) => res.writeHead(200).end('{"valid":')],
+      ['valid as string', (_q, _b, res) => json(res, 200, { valid: 'true', claims: claims() })],
+      ['valid missing', (_q, _b, res) => json(res, 200, { claims: claims() })],
+      ['JSON null', (_q, _b, res) => json(res, 200, null)],
+      [
+        'claims malformed',
+        (_q, _b, res) => json(res, 200, { valid: true, claims: { ...claims(), exp: 'soon' } }),
+      ],
+      [
+        'claims of another token',
+        (_q, _b, res) => json(res, 200, { valid: true, claims: claims({ jti: 'f'.repeat(32) }) }),
+      ],
+      [
+        'huge answer',
+        (_q, _b, res) => json(res, 200, { valid: true, claims: claims(), pad: 'x'.repeat(300_000) }),
+      ],
+      ['hang', () => {}],
+      [
+        'slow body',
+        (_q, _b, res) => {
+          res.writeHead(200, { 'content-type': 'application/json' })
+          res.write('{"valid":')
+        },
+      ],
+    ]
+    it.each(cases)('%s', async (_name, handler) => {
+      stub.handler = handler
+      const s = make()
+      const tok = tokenFor(claims())
+      const e = await expectCode(s.verify(tok), 'broker_unavailable')
+      expect(e.status).toBe(503)
+      expect(e.headers['Retry-After']).toBe('5')
+      expect(e.message).not.toContain(tok)
+      expect(s.cache.size).toBe(0)
+      // the broker comes back: the next request asks again and succeeds
+      stub.handler = (_q, _b, res) => json(res, 200, { valid: true, claims: claims() })
+      expect((await s.verify(tok)).source).toBe('broker')
+    })
+
+    it('connection refused', async () => {
+      const s = make()
+      await stub.close()
+      const tok = tokenFor(claims())
+      const e = await expectCode(s.verify(tok), 'broker_unavailable')
+      expect(e.reason).toBe('unreachable')
+      expect(String((e.cause as Error).message)).not.toContain(tok)
+      stub = await startStubServer()
+    })
+  })
+})
