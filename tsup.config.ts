@@ -4,6 +4,8 @@ export default defineConfig({
   entry: {
     index: 'src/index.ts',
     express: 'src/express.ts',
+    koa: 'src/koa.ts',
+    fastify: 'src/fastify.ts',
     'testing/index': 'src/testing/index.ts',
     cli: 'src/cli.ts',
   },

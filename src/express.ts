@@ -17,7 +17,7 @@ import type { AgentIdentity } from './core/claims.js'
 import { AgentAuthError, problemResponse } from './core/errors.js'
 import { compileScopeGuard, type ScopeRequirement } from './core/guard.js'
 import type { AgentAuthOptions } from './core/options.js'
-import { createVerifier, type Verifier } from './core/verifier.js'
+import { createVerifier, isVerifier, type Verifier } from './core/verifier.js'
 
 declare global {
   // biome-ignore lint/style/noNamespace: Express's request typing is a global namespace.
@@ -128,15 +128,6 @@ function fail(err: unknown, req: Request, res: Response, next: NextFunction, sta
   }
 }
 
-function isVerifier(v: unknown): v is Verifier {
-  return (
-    typeof v === 'object' &&
-    v !== null &&
-    typeof (v as Verifier).authenticate === 'function' &&
-    typeof (v as Verifier).verifyToken === 'function'
-  )
-}
-
 /** A scope requirement for Express: a template string or `(req, agent) => scope(s)`. */
 export type ExpressScopeRequirement = ScopeRequirement<Request>
 
@@ -144,23 +135,8 @@ function guard(mode: 'all' | 'any', requirements: ExpressScopeRequirement[]): Re
   const compiled = compileScopeGuard<Request>(mode, requirements)
   return (req: StatefulRequest, res: Response, next: NextFunction) => {
     const state = req[kState]
-    const realm = state?.realm
     try {
-      if (state === undefined || req.agent === undefined) {
-        throw new AgentAuthError('configuration_error', {
-          detail: `${mode === 'all' ? 'requireScope' : 'requireAnyScope'}() used on a route without agentAuth()`,
-        })
-      }
-      const params = (req.params ?? {}) as Record<string, unknown>
-      for (const p of compiled.placeholders) {
-        if (!(p in params)) {
-          throw new AgentAuthError('configuration_error', {
-            detail: `scope placeholder ":${p}" is not a parameter of route ${String(req.route?.path ?? req.path)}`,
-            realm,
-          })
-        }
-      }
-      compiled.check(req.agent, params, req, realm!)
+      compiled.enforce(req.agent, req.params, req, state?.realm, String(req.route?.path ?? req.path))
     } catch (err) {
       // A misconfigured route is the developer's bug: hand it to Express so it is logged.
       if (err instanceof AgentAuthError && err.code !== 'configuration_error')

@@ -33,6 +33,24 @@ export interface ScopeGuard<Req> {
    * computed requirement returns nothing usable.
    */
   check(agent: AgentIdentity, params: Readonly<Record<string, unknown>>, request: Req, realm: string): void
+  /**
+   * What adapters call: first the configuration checks (an identity is present, i.e. the auth
+   * middleware ran; every placeholder is a key of `params`, i.e. a route parameter), each a
+   * `configuration_error` (500) naming `route`; then {@link ScopeGuard.check}.
+   */
+  enforce(
+    agent: AgentIdentity | undefined,
+    params: Readonly<Record<string, unknown>> | undefined,
+    request: Req,
+    realm: string | undefined,
+    route: string,
+  ): void
+  /**
+   * Fill the templates only: throws `invalid_scope_parameter` for a param that cannot be used in
+   * a scope. Lets an adapter that knows the params before authentication refuse such a request
+   * without asking the broker.
+   */
+  checkParams(params: Readonly<Record<string, unknown>>, realm: string): void
 }
 
 /** Compile a guard. Throws a `TypeError` for an empty list, a bad entry or a malformed template. */
@@ -52,23 +70,18 @@ export function compileScopeGuard<Req>(
   }
   const placeholders = [...new Set(templates.flatMap((t) => t.placeholders))]
 
+  /** Fill every template (`invalid_scope_parameter` in this realm for a refused param). */
+  function fillTemplates(params: Readonly<Record<string, unknown>>, realm: string): string[] {
+    return templates.map((t) => t.fill(params, { realm }))
+  }
+
   function required(
     agent: AgentIdentity,
     params: Readonly<Record<string, unknown>>,
     request: Req,
     realm: string,
   ) {
-    const out: string[] = []
-    for (const t of templates) {
-      try {
-        out.push(t.fill(params))
-      } catch (err) {
-        if (err instanceof AgentAuthError) {
-          throw new AgentAuthError(err.code, { detail: err.message, reason: err.reason, realm })
-        }
-        throw err
-      }
-    }
+    const out = fillTemplates(params, realm)
     for (const fn of computed) {
       const value = fn(request, agent)
       const list = typeof value === 'string' ? [value] : value
@@ -83,24 +96,51 @@ export function compileScopeGuard<Req>(
     return out
   }
 
+  function check(
+    agent: AgentIdentity,
+    params: Readonly<Record<string, unknown>>,
+    request: Req,
+    realm: string,
+  ) {
+    const needed = required(agent, params, request, realm)
+    const held = agent.scope
+    const ok =
+      mode === 'all'
+        ? needed.every((n) => held.some((h) => scopeCovers(n, h)))
+        : needed.some((n) => held.some((h) => scopeCovers(n, h)))
+    if (!ok) {
+      throw new AgentAuthError('insufficient_scope', {
+        detail: `token lacks required scope: ${needed.join(mode === 'all' ? ' ' : ' or ')}`,
+        requiredScope: needed,
+        realm,
+      })
+    }
+  }
+
   return Object.freeze({
     mode,
     placeholders,
     templates: templates.map((t) => t.source),
-    check(agent: AgentIdentity, params: Readonly<Record<string, unknown>>, request: Req, realm: string) {
-      const needed = required(agent, params, request, realm)
-      const held = agent.scope
-      const ok =
-        mode === 'all'
-          ? needed.every((n) => held.some((h) => scopeCovers(n, h)))
-          : needed.some((n) => held.some((h) => scopeCovers(n, h)))
-      if (!ok) {
-        throw new AgentAuthError('insufficient_scope', {
-          detail: `token lacks required scope: ${needed.join(mode === 'all' ? ' ' : ' or ')}`,
-          requiredScope: needed,
-          realm,
+    check,
+    enforce(agent, params, request, realm, route) {
+      if (agent === undefined || agent === null || realm === undefined) {
+        throw new AgentAuthError('configuration_error', {
+          detail: `${caller}() used on a route without agentAuth()`,
         })
       }
+      const p = params ?? {}
+      for (const name of placeholders) {
+        if (!Object.hasOwn(p, name)) {
+          throw new AgentAuthError('configuration_error', {
+            detail: `${caller}(): scope placeholder ":${name}" is not a parameter of route ${route}`,
+            realm,
+          })
+        }
+      }
+      check(agent, p, request, realm)
     },
-  })
+    checkParams(params, realm) {
+      fillTemplates(params, realm)
+    },
+  } satisfies ScopeGuard<Req>)
 }

@@ -96,7 +96,7 @@ export function createVerifier(input: AgentAuthOptions): Verifier {
     if (token.length > options.maxTokenLength) {
       throw new AgentAuthError('invalid_request', {
         detail: 'bearer token is too long',
-        reason: 'too_long',
+        reason: 'token_too_long',
         realm,
       })
     }
@@ -149,4 +149,15 @@ export function createVerifier(input: AgentAuthOptions): Verifier {
       }
     },
   })
+}
+
+/** Whether a value is a {@link Verifier} (adapters accept either options or a verifier). */
+export function isVerifier(value: unknown): value is Verifier {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as Verifier).authenticate === 'function' &&
+    typeof (value as Verifier).verifyToken === 'function' &&
+    typeof (value as Verifier).options === 'object'
+  )
 }

@@ -1,0 +1,210 @@
+/**
+ * Fastify 5 adapter: a `fastify-plugin` plugin that verifies the token in `onRequest`, puts the
+ * identity on `request.agent`, and enforces route guards given as route config
+ * (`{ config: { scope: 'read:data:customer-:id' } }`) or as a `preHandler`
+ * (`app.requireScope(...)`). It only translates between Fastify and the core.
+ *
+ * Encapsulation: the plugin's hook applies to the context it is registered in and its children.
+ * Register it inside an encapsulated plugin (e.g. one registered with a `prefix`) to protect only
+ * that plugin's routes; register it at the root to protect every route. `config: { agentAuth: false }`
+ * makes one route public.
+ *
+ * @example
+ * ```ts
+ * import Fastify from 'fastify'
+ * import agentwrit from 'agentwrit-verify/fastify'
+ * const app = Fastify()
+ * await app.register(agentwrit, { broker: 'http://127.0.0.1:8080' })
+ * app.get('/customers/:id', { config: { scope: 'read:data:customer-:id' } }, async (request) => ({
+ *   customer: (request.params as { id: string }).id,
+ *   by: request.agent.id,
+ * }))
+ * ```
+ * @module
+ */
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify'
+import fp from 'fastify-plugin'
+import type { AgentIdentity } from './core/claims.js'
+import { AgentAuthError, problemResponse } from './core/errors.js'
+import { compileScopeGuard, type ScopeGuard, type ScopeRequirement } from './core/guard.js'
+import type { AgentAuthOptions } from './core/options.js'
+import { createVerifier, isVerifier, type Verifier } from './core/verifier.js'
+
+/** A scope requirement for Fastify guards: a template string or `(request, agent) => scope(s)`. */
+export type FastifyScopeRequirement = ScopeRequirement<FastifyRequest>
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /**
+     * The verified AgentWrit identity, set in `onRequest` by the agentwrit-verify plugin.
+     * `null` at run time on routes outside the plugin's context or marked `agentAuth: false`.
+     */
+    agent: AgentIdentity
+  }
+  interface FastifyInstance {
+    /** `preHandler` requiring every listed scope (templates filled from `request.params`, or functions). */
+    requireScope(...requirements: FastifyScopeRequirement[]): preHandlerAsyncHookHandler
+    /** `preHandler` requiring at least one of the listed scopes. */
+    requireAnyScope(...requirements: FastifyScopeRequirement[]): preHandlerAsyncHookHandler
+    /** The verifier behind the plugin (stats, `verifyToken`). */
+    agentVerifier: Verifier
+  }
+  interface FastifyContextConfig {
+    /** Scope template(s) this route requires, all of them (e.g. `'read:data:customer-:id'`). */
+    scope?: string | readonly string[]
+    /** Scope template(s) of which this route requires at least one. */
+    anyScope?: string | readonly string[]
+    /** `false` makes this route public: no token is read or verified. Default `true`. */
+    agentAuth?: boolean
+  }
+}
+
+/** Renders a refusal in Fastify. */
+export type FastifyErrorHandler = (
+  err: AgentAuthError,
+  request: FastifyRequest,
+  reply: FastifyReply,
+) => void | Promise<void>
+
+/** Plugin options: the verifier options (or `verifier`) plus Fastify-specific ones. */
+export interface FastifyAgentAuthOptions extends AgentAuthOptions {
+  /** Use this verifier instead of creating one from the options (it is then not closed with the app). */
+  verifier?: Verifier
+  /**
+   * How refusals are answered. Default: the plugin replies with the status, the
+   * `WWW-Authenticate`/`Retry-After` headers and an RFC 7807 `application/problem+json` body.
+   * `'throw'`: throw the error so your `setErrorHandler` (or Fastify's default, which applies
+   * `err.statusCode` and `err.headers`) renders it. A function: render it yourself.
+   */
+  onError?: 'throw' | FastifyErrorHandler
+}
+
+const kGuards = Symbol('agentwrit-verify.guards')
+const kGuard = Symbol('agentwrit-verify.guard')
+
+type GuardedConfig = { [kGuards]?: ScopeGuard<FastifyRequest>[] }
+type MarkedHandler = preHandlerAsyncHookHandler & { [kGuard]?: ScopeGuard<FastifyRequest> }
+
+/** Route parameter names of a Fastify route URL (`/a/:id/:b(^\\d+)` → id, b). */
+function routeParams(url: string): Set<string> {
+  return new Set([...url.matchAll(/:([A-Za-z_][A-Za-z0-9_]*)/g)].map((m) => m[1]!))
+}
+
+function asList(v: string | readonly string[] | undefined, option: string, url: string): string[] {
+  if (v === undefined) return []
+  const list = typeof v === 'string' ? [v] : v
+  if (!Array.isArray(list) || list.length === 0 || !list.every((s) => typeof s === 'string')) {
+    throw new TypeError(`agentwrit-verify: route ${url}: config.${option} must be a scope string or a non-empty array`)
+  }
+  return [...list]
+}
+
+function assertPlaceholders(guard: ScopeGuard<FastifyRequest>, url: string, method: string): void {
+  const params = routeParams(url)
+  for (const p of guard.placeholders) {
+    if (!params.has(p)) {
+      throw new TypeError(
+        `agentwrit-verify: ${method} ${url}: scope placeholder ":${p}" (in ${guard.templates.join(', ')}) is not a route parameter`,
+      )
+    }
+  }
+}
+
+const agentwritPlugin: FastifyPluginAsync<FastifyAgentAuthOptions> = async (fastify, pluginOptions) => {
+  const { verifier: given, onError, ...rest } = pluginOptions
+  // fastify passes its own keys (prefix, logLevel…) in plugin options; they are not ours.
+  for (const k of ['prefix', 'logLevel', 'logSerializers'] as const) delete (rest as Record<string, unknown>)[k]
+  if (given !== undefined && !isVerifier(given)) {
+    throw new TypeError('agentwrit-verify: option "verifier" must be a verifier from createVerifier()')
+  }
+  const verifier = given ?? createVerifier(rest)
+  const realm = verifier.options.realm
+  let fail: FastifyErrorHandler
+  if (onError === undefined) {
+    fail = (err, request, reply) => {
+      const answer = problemResponse(err, request.url)
+      reply.code(answer.status).headers(answer.headers).send(answer.body)
+    }
+  } else if (onError === 'throw') {
+    fail = (err) => {
+      throw err
+    }
+  } else if (typeof onError === 'function') {
+    fail = onError
+  } else {
+    throw new TypeError(`agentwrit-verify: option "onError" must be 'throw' or a function (got ${String(onError)})`)
+  }
+
+  fastify.decorateRequest('agent', null as unknown as AgentIdentity)
+  fastify.decorate('agentVerifier', verifier)
+
+  function preHandler(mode: 'all' | 'any', requirements: FastifyScopeRequirement[]): preHandlerAsyncHookHandler {
+    const guard = compileScopeGuard<FastifyRequest>(mode, requirements)
+    const handler: MarkedHandler = async function agentwritScopeGuard(request, reply) {
+      try {
+        guard.enforce(request.agent ?? undefined, request.params as Record<string, unknown>, request, realm, request.routeOptions.url ?? request.url)
+      } catch (err) {
+        if (!(err instanceof AgentAuthError) || err.code === 'configuration_error') throw err
+        await fail(err, request, reply)
+        return reply
+      }
+    }
+    handler[kGuard] = guard
+    return handler
+  }
+  fastify.decorate('requireScope', (...r: FastifyScopeRequirement[]) => preHandler('all', r))
+  fastify.decorate('requireAnyScope', (...r: FastifyScopeRequirement[]) => preHandler('any', r))
+
+  // Compile route-config guards once, and check placeholders against the route's params at startup.
+  fastify.addHook('onRoute', (route) => {
+    const config = (route.config ?? {}) as NonNullable<typeof route.config> & GuardedConfig
+    const guards: ScopeGuard<FastifyRequest>[] = []
+    const all = asList(config.scope, 'scope', route.url)
+    const any = asList(config.anyScope, 'anyScope', route.url)
+    if (all.length > 0) guards.push(compileScopeGuard('all', all))
+    if (any.length > 0) guards.push(compileScopeGuard('any', any))
+    for (const g of guards) assertPlaceholders(g, route.url, String(route.method))
+    const pre = route.preHandler
+    for (const h of (Array.isArray(pre) ? pre : pre ? [pre] : []) as MarkedHandler[]) {
+      if (h[kGuard]) assertPlaceholders(h[kGuard], route.url, String(route.method))
+    }
+    if (guards.length > 0) {
+      if (config.agentAuth === false) {
+        throw new TypeError(`agentwrit-verify: route ${route.url}: config.scope needs agentAuth, not agentAuth: false`)
+      }
+      Object.defineProperty(config, kGuards, { value: guards, enumerable: true, configurable: true })
+      route.config = config
+    }
+  })
+
+  fastify.addHook('onRequest', async (request, reply) => {
+    const config = request.routeOptions.config as (typeof request.routeOptions.config & GuardedConfig) | undefined
+    if (config?.agentAuth === false) return
+    const guards = config?.[kGuards]
+    try {
+      const params = request.params as Record<string, unknown>
+      // A param that cannot be used in a scope is refused before any broker call.
+      if (guards) for (const g of guards) g.checkParams(params, realm)
+      const agent = await verifier.authenticate(request.raw)
+      request.agent = agent
+      if (guards) for (const g of guards) g.check(agent, params, request, realm)
+    } catch (err) {
+      if (!(err instanceof AgentAuthError)) throw err
+      await fail(err, request, reply)
+      return reply
+    }
+  })
+
+  if (given === undefined) fastify.addHook('onClose', async () => verifier.close())
+}
+
+/**
+ * The agentwrit-verify Fastify plugin (`fastify-plugin`, name `agentwrit-verify`, Fastify 5.x).
+ * Options: {@link FastifyAgentAuthOptions}.
+ */
+const agentwrit = fp(agentwritPlugin, { fastify: '5.x', name: 'agentwrit-verify' })
+
+export default agentwrit
+export { agentwrit }
+export type { AgentIdentity, AgentAuthOptions, Verifier }
+export { AgentAuthError }

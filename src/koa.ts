@@ -1,0 +1,161 @@
+/**
+ * Koa adapter (Koa 2.x/3.x, route params from `@koa/router`): `agentAuth()` middleware,
+ * `requireScope()`, `requireAnyScope()`. It only translates between Koa and the core.
+ *
+ * @example
+ * ```ts
+ * import Koa from 'koa'
+ * import Router from '@koa/router'
+ * import { agentAuth, requireScope } from 'agentwrit-verify/koa'
+ * const app = new Koa()
+ * const router = new Router()
+ * app.use(agentAuth({ broker: 'http://127.0.0.1:8080' }))
+ * router.get('/customers/:id', requireScope('read:data:customer-:id'), (ctx) => {
+ *   ctx.body = { customer: ctx.params.id, by: ctx.state.agent.id }
+ * })
+ * app.use(router.routes())
+ * ```
+ * @module
+ */
+import type { Context, Middleware, Next } from 'koa'
+import type { AgentIdentity } from './core/claims.js'
+import { AgentAuthError, problemResponse } from './core/errors.js'
+import { compileScopeGuard, type ScopeRequirement } from './core/guard.js'
+import type { AgentAuthOptions } from './core/options.js'
+import { createVerifier, isVerifier, type Verifier } from './core/verifier.js'
+
+declare module 'koa' {
+  interface DefaultState {
+    /**
+     * The verified AgentWrit identity. Set by `agentAuth()`; only read it on routes behind it
+     * (elsewhere it is `undefined` at run time).
+     */
+    agent: AgentIdentity
+  }
+}
+
+/** Renders a refusal in Koa. */
+export type KoaErrorHandler = (err: AgentAuthError, ctx: Context) => void | Promise<void>
+
+/** Koa-specific options, on top of {@link AgentAuthOptions}. */
+export interface KoaAuthOptions {
+  /**
+   * How refusals are answered. Default: the adapter sets the status, the
+   * `WWW-Authenticate`/`Retry-After` headers and an RFC 7807 `application/problem+json` body.
+   * `'throw'`: throw the error, so your error middleware (or Koa's own, which uses `err.status`,
+   * `err.headers` and `err.expose`) renders it. A function: render it yourself.
+   */
+  onError?: 'throw' | KoaErrorHandler
+}
+
+/** The middleware returned by {@link agentAuth}, with its verifier. */
+export interface KoaAgentAuthMiddleware extends Middleware {
+  readonly verifier: Verifier
+  close(): Promise<void>
+}
+
+interface AdapterState {
+  readonly realm: string
+  readonly fail: KoaErrorHandler
+}
+
+const kState = Symbol('agentwrit-verify.koa')
+type StatefulContext = Context & { [kState]?: AdapterState }
+
+function sendProblem(err: AgentAuthError, ctx: Context): void {
+  const answer = problemResponse(err, ctx.originalUrl ?? ctx.url)
+  ctx.status = answer.status
+  ctx.set(answer.headers)
+  ctx.body = answer.body
+  ctx.type = answer.headers['Content-Type']!
+}
+
+function errorHandlerFor(onError: KoaAuthOptions['onError']): KoaErrorHandler {
+  if (onError === undefined) return sendProblem
+  if (onError === 'throw') {
+    return (err) => {
+      throw err
+    }
+  }
+  if (typeof onError === 'function') return onError
+  throw new TypeError(
+    `agentwrit-verify: option "onError" must be 'throw' or a function (got ${String(onError)})`,
+  )
+}
+
+/**
+ * Authenticate every request it sees: a valid AgentWrit token puts the identity on
+ * `ctx.state.agent`; anything else is refused (400/401/503, see the README's error table).
+ * @param options - verifier options (or an existing verifier) plus {@link KoaAuthOptions}.
+ */
+export function agentAuth(options: (AgentAuthOptions & KoaAuthOptions) | Verifier): KoaAgentAuthMiddleware {
+  let verifier: Verifier
+  let onError: KoaAuthOptions['onError']
+  if (isVerifier(options)) {
+    verifier = options
+  } else {
+    const { onError: handler, ...rest } = options ?? ({} as AgentAuthOptions & KoaAuthOptions)
+    onError = handler
+    verifier = createVerifier(rest)
+  }
+  const state: AdapterState = { realm: verifier.options.realm, fail: errorHandlerFor(onError) }
+  const middleware = (async (ctx: StatefulContext, next: Next) => {
+    ctx[kState] = state
+    let agent: AgentIdentity
+    try {
+      agent = await verifier.authenticate(ctx.req)
+    } catch (err) {
+      if (!(err instanceof AgentAuthError)) throw err
+      await state.fail(err, ctx)
+      return
+    }
+    ctx.state.agent = agent
+    await next()
+  }) as KoaAgentAuthMiddleware
+  Object.defineProperty(middleware, 'verifier', { value: verifier })
+  Object.defineProperty(middleware, 'close', { value: () => verifier.close() })
+  return middleware
+}
+
+/** A scope requirement for Koa: a template string or `(ctx, agent) => scope(s)`. */
+export type KoaScopeRequirement = ScopeRequirement<Context>
+
+function guard(mode: 'all' | 'any', requirements: KoaScopeRequirement[]): Middleware {
+  const compiled = compileScopeGuard<Context>(mode, requirements)
+  return async (ctx: StatefulContext, next: Next) => {
+    const state = ctx[kState]
+    const route = (ctx as Context & { _matchedRoute?: unknown })._matchedRoute ?? ctx.path
+    try {
+      compiled.enforce(
+        ctx.state.agent,
+        (ctx as Context & { params?: Record<string, unknown> }).params,
+        ctx,
+        state?.realm,
+        String(route),
+      )
+    } catch (err) {
+      // A misconfigured route is the developer's bug: throw it so Koa logs it as a 500.
+      if (!(err instanceof AgentAuthError) || err.code === 'configuration_error' || !state) throw err
+      await state.fail(err, ctx)
+      return
+    }
+    await next()
+  }
+}
+
+/**
+ * Require every listed scope. Strings are templates whose `:name` placeholders are filled from
+ * `ctx.params` (`'read:data:customer-:id'`); functions compute scopes from the context.
+ * A malformed template throws here, at route definition.
+ */
+export function requireScope(...requirements: KoaScopeRequirement[]): Middleware {
+  return guard('all', requirements)
+}
+
+/** Require at least one of the listed scopes (same forms as {@link requireScope}). */
+export function requireAnyScope(...requirements: KoaScopeRequirement[]): Middleware {
+  return guard('any', requirements)
+}
+
+export type { AgentAuthOptions, AgentIdentity, Verifier }
+export { AgentAuthError }
