@@ -1,0 +1,51 @@
+/**
+ * Hybrid verification: local signature check first (forgeries are refused with no network), then
+ * the broker (with its own cache) for what only the broker knows: revocation and release.
+ */
+import { AgentAuthError } from './errors.js'
+import type { TokenStrategy, VerifiedToken } from './strategy.js'
+
+/** Options of {@link createHybridStrategy}. */
+export interface HybridStrategyOptions {
+  /** `realm` in the challenge of a `claims_mismatch` refusal. Default `"agentwrit"`. */
+  readonly realm?: string
+  /**
+   * Whether `close()` also closes `local` and `remote`. Default `false`: whoever created the parts
+   * closes them (the verifier does), so they are never closed twice.
+   */
+  readonly ownsParts?: boolean
+}
+
+/**
+ * Combine a local strategy and a remote (broker) strategy.
+ *
+ * `verify` runs `local.verify(token)`; only when that succeeds does it call `remote.verify(token)`,
+ * and returns the remote result (its claims, `source` `broker` or `cache`, `cacheAgeMs`). A refusal
+ * or a 503 from either side propagates unchanged. If the broker's claims name a different `jti` or
+ * `sub` than the locally verified ones, the token is refused (`invalid_token`, reason
+ * `claims_mismatch`). Revocation is seen within the remote strategy's `cacheTtlMs` (default 5000 ms).
+ *
+ * `close()` holds nothing of its own; with `ownsParts: true` it closes both parts (both are always
+ * attempted; the first failure is rethrown).
+ */
+export function createHybridStrategy(
+  local: TokenStrategy,
+  remote: TokenStrategy,
+  options: HybridStrategyOptions = {},
+): TokenStrategy {
+  return {
+    async verify(token: string): Promise<VerifiedToken> {
+      const checked = await local.verify(token)
+      const answer = await remote.verify(token)
+      if (answer.claims.jti !== checked.claims.jti || answer.claims.sub !== checked.claims.sub) {
+        throw new AgentAuthError('invalid_token', { reason: 'claims_mismatch', realm: options.realm })
+      }
+      return answer
+    },
+    async close(): Promise<void> {
+      if (options.ownsParts !== true) return
+      const results = await Promise.allSettled([local.close(), remote.close()])
+      for (const r of results) if (r.status === 'rejected') throw r.reason
+    },
+  }
+}

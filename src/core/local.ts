@@ -1,0 +1,175 @@
+/**
+ * Local verification: check an AgentWrit token's EdDSA signature with a key (JWKS URL, JWK/JWKS
+ * object, PEM or raw Ed25519 key) and apply exactly the broker's claim rules (contract §7).
+ *
+ * Local mode cannot see revocation or release: a revoked token stays valid here until `exp`.
+ * Use `hybrid` mode (local signature check, then the cached broker check) when that matters.
+ */
+import { type CryptoKey, compactVerify } from 'jose'
+import { tokenKey, VerificationCache } from './cache.js'
+import { type AgentWritClaims, parseClaims } from './claims.js'
+import { AgentAuthError, isAgentAuthError } from './errors.js'
+import { createKeySource, type KeySelector, type KeySource } from './key-source.js'
+import type { ResolvedOptions } from './options.js'
+import type { TokenStrategy, VerifiedToken } from './strategy.js'
+
+/** Header parameters that carry or point to a key. A token naming its own key is refused. */
+const KEY_BEARING_HEADERS = ['jwk', 'jku', 'x5u', 'x5c'] as const
+
+const SEGMENT = /^[A-Za-z0-9_-]+$/
+/** 64-byte signature, unpadded base64url, canonical (the 4 trailing bits are zero). */
+const SIGNATURE = /^[A-Za-z0-9_-]{85}[AQgw]$/
+
+const utf8 = new TextDecoder('utf-8', { fatal: true })
+
+function decodeJson(segment: string): unknown {
+  return JSON.parse(utf8.decode(Buffer.from(segment, 'base64url')))
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v)
+}
+
+/**
+ * Create the local verification strategy.
+ *
+ * Checks, in the broker's order (contract §7): three unpadded base64url segments; header `alg`
+ * exactly `"EdDSA"`; a header naming its own key (`jwk`, `jku`, `x5u`, `x5c`), any `crit`, or
+ * `b64` other than `true` refused; `kid`, when present, must select a configured key (the broker's
+ * `kid` is the RFC 7638 thumbprint of its key); Ed25519 signature (jose `compactVerify`,
+ * algorithms pinned to `EdDSA`); claim shape (`parseClaims`: `sub`, `jti` non-empty, `exp` a
+ * positive integer, …); expired iff `now > exp + clockToleranceSeconds` (so valid during the second
+ * `now == exp`, like the broker); not yet valid iff `nbf != 0 && now + clockToleranceSeconds < nbf`;
+ * `iat` is not checked; `iss` must equal `options.issuer` when configured. Times are whole seconds,
+ * `now = floor(options.now() / 1000)`. `aud` is left to the verifier.
+ *
+ * Warm path: a verified token's claims are cached under the SHA-256 of the whole token (signature
+ * included, so a forged signature never meets a cached positive) until the token expires, but at
+ * most `jwksMaxAgeMs` (default 600000 ms) so that a key withdrawn from a JWKS stops being honoured
+ * within that bound; at most `cacheMaxEntries` (default 10000) entries. `cacheTtlMs` (the broker
+ * revocation staleness bound) does not apply: a local result cannot go stale by revocation.
+ * Failures are not cached.
+ *
+ * Errors: `invalid_token` (401, generic detail, `reason` for logs, never the token) for any fault
+ * of the token; `key_source_unavailable` (503, `Retry-After: retryAfterSeconds`) when the key source
+ * cannot provide a usable key.
+ *
+ * @throws TypeError naming `publicKey` / `jwksUri` when the key option is unusable.
+ */
+export function createLocalStrategy(options: ResolvedOptions): TokenStrategy {
+  const keys: KeySource = createKeySource(options)
+  const cache = new VerificationCache({ max: options.cacheMaxEntries, now: options.now })
+  const tolerance = options.clockToleranceSeconds
+  let closed = false
+
+  const invalid = (reason: string): AgentAuthError =>
+    new AgentAuthError('invalid_token', { reason, realm: options.realm })
+
+  /** `null` when the claims are currently within their validity window, else the reason. */
+  const timeFault = (claims: AgentWritClaims, nowMs: number): string | null => {
+    const now = Math.floor(nowMs / 1000)
+    if (now > claims.exp + tolerance) return 'expired'
+    if (claims.nbf !== 0 && now + tolerance < claims.nbf) return 'not_yet_valid'
+    return null
+  }
+
+  const parseHeader = (segments: string[]): KeySelector => {
+    let header: unknown
+    try {
+      header = decodeJson(segments[0] ?? '')
+    } catch {
+      throw invalid('malformed_header')
+    }
+    if (!isPlainObject(header)) throw invalid('malformed_header')
+    if (header.alg !== 'EdDSA') throw invalid('alg_not_allowed')
+    for (const name of KEY_BEARING_HEADERS) {
+      if (name in header) throw invalid('header_key_refused')
+    }
+    if ('crit' in header) throw invalid('crit_refused')
+    if (header.b64 !== undefined && header.b64 !== true) throw invalid('b64_refused')
+    if (header.kid === undefined) return { alg: 'EdDSA' }
+    if (typeof header.kid !== 'string') throw invalid('malformed_header')
+    return { alg: 'EdDSA', kid: header.kid }
+  }
+
+  const verifySignature = async (token: string, candidates: readonly CryptoKey[]): Promise<Uint8Array> => {
+    for (const key of candidates) {
+      try {
+        const { payload } = await compactVerify(token, key, { algorithms: ['EdDSA'] })
+        return payload
+      } catch {
+        // try the next candidate
+      }
+    }
+    throw invalid('bad_signature')
+  }
+
+  const verifyFresh = async (token: string) => {
+    const segments = token.split('.')
+    if (segments.length !== 3 || !SEGMENT.test(segments[0] ?? '') || !SEGMENT.test(segments[1] ?? '')) {
+      throw invalid('malformed')
+    }
+    const selector = parseHeader(segments)
+    if (!SIGNATURE.test(segments[2] ?? '')) throw invalid('bad_signature')
+    const candidates = await keys.keysFor(selector)
+    const payload = await verifySignature(token, candidates)
+    let raw: unknown
+    try {
+      raw = JSON.parse(utf8.decode(payload))
+    } catch {
+      throw invalid('malformed_claims')
+    }
+    const claims = parseClaims(raw)
+    if (claims === null) throw invalid('malformed_claims')
+    const nowMs = options.now()
+    const fault = timeFault(claims, nowMs)
+    if (fault !== null) throw invalid(fault)
+    if (options.issuer !== undefined && claims.iss !== options.issuer) throw invalid('issuer_mismatch')
+    // Valid while floor(now / 1000) <= exp + tolerance, i.e. now < validUntil. lru-cache serves an
+    // entry while (now - stored) <= ttl, hence the - 1.
+    const validUntil = (claims.exp + tolerance + 1) * 1000
+    const ttlMs = Math.min(validUntil - nowMs - 1, options.jwksMaxAgeMs)
+    return { outcome: { valid: true as const, claims }, ttlMs }
+  }
+
+  return {
+    async verify(token: string): Promise<VerifiedToken> {
+      try {
+        if (closed) {
+          throw new AgentAuthError('key_source_unavailable', {
+            reason: 'closed',
+            realm: options.realm,
+            retryAfterSeconds: options.retryAfterSeconds,
+          })
+        }
+        if (typeof token !== 'string' || token.length === 0) throw invalid('malformed')
+        const key = tokenKey(token)
+        const lookup = await cache.run(key, () => verifyFresh(token))
+        const { outcome } = lookup
+        if (!outcome.valid) throw invalid('invalid')
+        if (!lookup.hit) return { claims: outcome.claims, source: 'local', cacheAgeMs: 0 }
+        // Belt and braces: a cached entry never outlives the token.
+        const fault = timeFault(outcome.claims, options.now())
+        if (fault !== null) {
+          cache.delete(key)
+          throw invalid(fault)
+        }
+        return { claims: outcome.claims, source: 'cache', cacheAgeMs: lookup.ageMs }
+      } catch (err) {
+        if (isAgentAuthError(err)) throw err
+        // Never an acceptance, never a 401 for our own fault.
+        throw new AgentAuthError('key_source_unavailable', {
+          reason: 'internal_error',
+          realm: options.realm,
+          retryAfterSeconds: options.retryAfterSeconds,
+          cause: err,
+        })
+      }
+    },
+    async close(): Promise<void> {
+      closed = true
+      keys.close()
+      cache.clear()
+    },
+  }
+}

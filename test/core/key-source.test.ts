@@ -1,0 +1,457 @@
+import { generateKeyPairSync, type KeyObject } from 'node:crypto'
+import { once } from 'node:events'
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { calculateJwkThumbprint, createRemoteJWKSet, type JSONWebKeySet, type JWK } from 'jose'
+import { Agent, type Dispatcher } from 'undici'
+import { afterEach, describe, expect, it } from 'vitest'
+import { AgentAuthError } from '../../src/core/errors.js'
+import {
+  createKeySource,
+  ed25519Thumbprint,
+  JWKS_MAX_BYTES,
+  type KeySource,
+  type KeySourceTuning,
+} from '../../src/core/key-source.js'
+import { type AgentAuthOptions, type ResolvedOptions, resolveOptions } from '../../src/core/options.js'
+
+// ---- helpers ---------------------------------------------------------------------------------
+
+interface TestKey {
+  privateKey: KeyObject
+  jwk: { kty: 'OKP'; crv: 'Ed25519'; x: string }
+  kid: string
+  pem: string
+}
+
+function makeKey(): TestKey {
+  const { publicKey, privateKey } = generateKeyPairSync('ed25519')
+  const jwk = publicKey.export({ format: 'jwk' }) as TestKey['jwk']
+  return {
+    privateKey,
+    jwk,
+    kid: ed25519Thumbprint(jwk.x),
+    pem: publicKey.export({ format: 'pem', type: 'spki' }).toString(),
+  }
+}
+
+const published = (...keys: TestKey[]): JSONWebKeySet => ({
+  keys: keys.map((k) => ({ ...k.jwk, kid: k.kid, alg: 'EdDSA', use: 'sig' })),
+})
+
+type Mode = 'ok' | 'error' | 'garbage' | 'slow' | 'reset' | 'redirect' | 'huge'
+
+interface JwksServer {
+  url: URL
+  requests: number
+  mode: Mode
+  body: string
+  serve(jwks: unknown): void
+  stop(): Promise<void>
+  start(): Promise<void>
+}
+
+const servers: Server[] = []
+
+async function startJwksServer(initial: unknown): Promise<JwksServer> {
+  const server = createServer((req, res) => {
+    state.requests++
+    switch (state.mode) {
+      case 'ok':
+        res.writeHead(200, { 'content-type': 'application/json' }).end(state.body)
+        return
+      case 'error':
+        res.writeHead(500).end('oops')
+        return
+      case 'garbage':
+        res.writeHead(200, { 'content-type': 'application/json' }).end('<html>not json')
+        return
+      case 'slow':
+        setTimeout(() => {
+          if (!res.destroyed) res.writeHead(200).end(state.body)
+        }, 1_000).unref()
+        return
+      case 'reset':
+        req.socket.destroy()
+        return
+      case 'redirect':
+        res.writeHead(302, { location: '/elsewhere' }).end()
+        return
+      case 'huge':
+        res.writeHead(200, { 'content-type': 'application/json' })
+        res.end(`{"keys":[],"pad":"${'x'.repeat(JWKS_MAX_BYTES)}"}`)
+        return
+    }
+  })
+  servers.push(server)
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const { port } = server.address() as AddressInfo
+  const state: JwksServer = {
+    url: new URL(`http://127.0.0.1:${port}/v1/jwks`),
+    requests: 0,
+    mode: 'ok',
+    body: JSON.stringify(initial),
+    serve(jwks) {
+      state.body = JSON.stringify(jwks)
+    },
+    async stop() {
+      const closed = new Promise((r) => server.close(r))
+      server.closeAllConnections()
+      await closed
+    },
+    async start() {
+      server.listen(port, '127.0.0.1')
+      await once(server, 'listening')
+    },
+  }
+  return state
+}
+
+const sources: KeySource[] = []
+afterEach(async () => {
+  for (const s of sources.splice(0)) s.close()
+  for (const s of servers.splice(0)) {
+    s.closeAllConnections()
+    if (s.listening) await new Promise((r) => s.close(r))
+  }
+})
+
+function options(input: AgentAuthOptions, tweak: Partial<ResolvedOptions> = {}): ResolvedOptions {
+  return { ...resolveOptions({ mode: 'local', ...input }), ...tweak }
+}
+
+function source(input: AgentAuthOptions, tweak: Partial<ResolvedOptions> = {}, tuning?: KeySourceTuning) {
+  const s = createKeySource(options(input, tweak), tuning)
+  sources.push(s)
+  return s
+}
+
+async function refusal(p: Promise<unknown>): Promise<AgentAuthError> {
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  )
+  expect(err).toBeInstanceOf(AgentAuthError)
+  return err as AgentAuthError
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+const sel = (kid?: string) => (kid === undefined ? { alg: 'EdDSA' as const } : { alg: 'EdDSA' as const, kid })
+
+// ---- thumbprints -------------------------------------------------------------------------------
+
+describe('ed25519Thumbprint', () => {
+  it('matches the RFC 8037 A.3 vector (the broker kid)', () => {
+    expect(ed25519Thumbprint('11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo')).toBe(
+      'kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k',
+    )
+  })
+
+  it('equals jose calculateJwkThumbprint', async () => {
+    const k = makeKey()
+    expect(ed25519Thumbprint(k.jwk.x)).toBe(await calculateJwkThumbprint(k.jwk))
+  })
+})
+
+// ---- pinned keys -------------------------------------------------------------------------------
+
+describe('pinned key sources', () => {
+  const k = makeKey()
+  const raw = Buffer.from(k.jwk.x, 'base64url')
+  const forms: [string, AgentAuthOptions['publicKey'], string][] = [
+    ['JWK', k.jwk, 'jwk'],
+    ['JWKS', { keys: [k.jwk] }, 'jwks'],
+    ['PEM', k.pem, 'pem'],
+    ['raw base64', raw.toString('base64'), 'raw'],
+    ['raw base64url', raw.toString('base64url'), 'raw'],
+    ['raw Uint8Array', new Uint8Array(raw), 'raw'],
+    ['raw Buffer', raw, 'raw'],
+  ]
+
+  it.each(forms)('%s: selects the key by its thumbprint or with no kid', async (_, publicKey, kind) => {
+    const s = source({ publicKey })
+    expect(s.kind).toBe(kind)
+    expect(s.thumbprints).toEqual([k.kid])
+    expect(await s.keysFor(sel(k.kid))).toHaveLength(1)
+    expect(await s.keysFor(sel())).toHaveLength(1)
+    const err = await refusal(s.keysFor(sel('another-kid')))
+    expect(err.code).toBe('invalid_token')
+    expect(err.status).toBe(401)
+    expect(err.reason).toBe('unknown_kid')
+  })
+
+  it('also selects a JWK by the kid it declares', async () => {
+    const s = source({ publicKey: { ...k.jwk, kid: 'key-1' } })
+    expect(await s.keysFor(sel('key-1'))).toHaveLength(1)
+    expect(await s.keysFor(sel(k.kid))).toHaveLength(1)
+  })
+
+  it('a JWKS of two keys: kid selects one, no kid yields both candidates', async () => {
+    const k2 = makeKey()
+    const s = source({ publicKey: { keys: [k.jwk, k2.jwk] } })
+    expect(s.thumbprints).toEqual([k.kid, k2.kid])
+    expect(await s.keysFor(sel(k2.kid))).toHaveLength(1)
+    expect(await s.keysFor(sel())).toHaveLength(2)
+  })
+
+  const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 })
+  const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' })
+  const ed448 = generateKeyPairSync('ed448')
+  const edPrivate = generateKeyPairSync('ed25519').privateKey.export({ format: 'jwk' })
+  const bad: [string, unknown][] = [
+    ['RSA JWK', rsa.publicKey.export({ format: 'jwk' })],
+    ['EC JWK', ec.publicKey.export({ format: 'jwk' })],
+    ['Ed448 JWK', ed448.publicKey.export({ format: 'jwk' })],
+    ['private Ed25519 JWK', edPrivate],
+    ['oct JWK', { kty: 'oct', k: 'c2VjcmV0' }],
+    ['JWK with short x', { kty: 'OKP', crv: 'Ed25519', x: 'AAAA' }],
+    ['JWK with non-canonical x', { ...k.jwk, x: `${k.jwk.x.slice(0, 42)}B` }],
+    ['JWK for encryption', { ...k.jwk, use: 'enc' }],
+    ['JWK without verify op', { ...k.jwk, key_ops: ['sign'] }],
+    ['JWK with another alg', { ...k.jwk, alg: 'ES256' }],
+    ['empty JWKS', { keys: [] }],
+    ['JWKS with an RSA member', { keys: [k.jwk, rsa.publicKey.export({ format: 'jwk' })] }],
+    ['RSA PEM', rsa.publicKey.export({ format: 'pem', type: 'spki' }).toString()],
+    ['Ed448 PEM', ed448.publicKey.export({ format: 'pem', type: 'spki' }).toString()],
+    ['private PEM', generateKeyPairSync('ed25519').privateKey.export({ format: 'pem', type: 'pkcs8' })],
+    ['garbage PEM', '-----BEGIN PUBLIC KEY-----\nnope\n-----END PUBLIC KEY-----'],
+    ['31-byte Uint8Array', new Uint8Array(31)],
+    ['33-byte base64', Buffer.alloc(33).toString('base64')],
+    ['random text', 'not a key at all'],
+  ]
+
+  it.each(bad)('%s → TypeError naming publicKey, without echoing the value', (_, publicKey) => {
+    const resolved = options({ publicKey: k.jwk }, { publicKey: publicKey as ResolvedOptions['publicKey'] })
+    let err: unknown
+    try {
+      createKeySource(resolved)
+    } catch (e) {
+      err = e
+    }
+    expect(err).toBeInstanceOf(TypeError)
+    expect((err as Error).message).toMatch(/"publicKey"/)
+    if (typeof publicKey === 'object' && publicKey !== null && 'd' in publicKey) {
+      expect((err as Error).message).not.toContain((publicKey as { d: string }).d)
+    }
+  })
+
+  it('refuses lookups after close with a 503', async () => {
+    const s = source({ publicKey: k.jwk })
+    s.close()
+    expect((await refusal(s.keysFor(sel(k.kid)))).code).toBe('key_source_unavailable')
+  })
+})
+
+// ---- JWKS URL ----------------------------------------------------------------------------------
+
+describe('JWKS URL source', () => {
+  const a = makeKey()
+  const b = makeKey()
+
+  it('fetches once and serves known kids, and a kid-less header, from the cached set', async () => {
+    const srv = await startJwksServer(published(a))
+    const s = source({ jwksUri: srv.url })
+    expect(s.kind).toBe('jwks-uri')
+    expect(await s.keysFor(sel(a.kid))).toHaveLength(1)
+    expect(await s.keysFor(sel())).toHaveLength(1)
+    expect(await s.keysFor(sel(a.kid))).toHaveLength(1)
+    expect(srv.requests).toBe(1)
+  })
+
+  it('uses the given undici dispatcher', async () => {
+    const srv = await startJwksServer(published(a))
+    let dispatched = 0
+    const agent = new Agent()
+    const counting = Object.assign(Object.create(agent) as Agent, {
+      dispatch(opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler) {
+        dispatched++
+        return agent.dispatch(opts, handler)
+      },
+    })
+    try {
+      const s = source({ jwksUri: srv.url, dispatcher: counting })
+      expect(await s.keysFor(sel(a.kid))).toHaveLength(1)
+      expect(dispatched).toBe(1)
+      expect(srv.requests).toBe(1)
+    } finally {
+      await agent.close()
+    }
+  })
+
+  it('unknown kid after a refetch → 401; an unknown-kid storm is bounded by the cooldown', async () => {
+    const srv = await startJwksServer(published(a))
+    const s = source({ jwksUri: srv.url }, { jwksCooldownMs: 400 })
+    await s.keysFor(sel(a.kid)) // first fetch
+    const storm = await Promise.all(
+      Array.from({ length: 50 }, (_, i) => refusal(s.keysFor(sel(`unknown-${i}`)))),
+    )
+    for (const err of storm) {
+      expect(err.code).toBe('invalid_token')
+      expect(err.reason).toBe('unknown_kid')
+    }
+    expect(srv.requests).toBe(1) // still cooling down: no refetch
+    await sleep(450)
+    const after = await Promise.all(
+      Array.from({ length: 50 }, (_, i) => refusal(s.keysFor(sel(`unknown-again-${i}`)))),
+    )
+    expect(after.every((e) => e.code === 'invalid_token')).toBe(true)
+    expect(srv.requests).toBe(2) // one refetch for the whole storm
+  })
+
+  it('key rotation: a new kid is accepted after a refetch', async () => {
+    const srv = await startJwksServer(published(a))
+    const s = source({ jwksUri: srv.url }, { jwksCooldownMs: 200 })
+    await s.keysFor(sel(a.kid))
+    expect((await refusal(s.keysFor(sel(b.kid)))).code).toBe('invalid_token')
+    srv.serve(published(a, b))
+    await sleep(250)
+    expect(await s.keysFor(sel(b.kid))).toHaveLength(1)
+    expect(srv.requests).toBe(2)
+    // a kid-less header now has two candidates
+    expect(await s.keysFor(sel())).toHaveLength(2)
+  })
+
+  it('down at start → 503 key_source_unavailable (never 401), then recovers after the backoff', async () => {
+    const srv = await startJwksServer(published(a))
+    await srv.stop()
+    const s = source({ jwksUri: srv.url }, { jwksCooldownMs: 200 })
+    const err = await refusal(s.keysFor(sel(a.kid)))
+    expect(err.code).toBe('key_source_unavailable')
+    expect(err.status).toBe(503)
+    expect(err.headers['Retry-After']).toBe('5')
+    await srv.start()
+    // within the failure backoff: answered without a fetch
+    expect((await refusal(s.keysFor(sel(a.kid)))).code).toBe('key_source_unavailable')
+    expect(srv.requests).toBe(0)
+    await sleep(250)
+    expect(await s.keysFor(sel(a.kid))).toHaveLength(1)
+    expect(srv.requests).toBe(1)
+  })
+
+  const garbage: [string, (srv: JwksServer) => void, string?][] = [
+    ['HTTP 500', (srv) => (srv.mode = 'error')],
+    ['not JSON', (srv) => (srv.mode = 'garbage')],
+    ['connection reset', (srv) => (srv.mode = 'reset')],
+    ['a redirect (not followed)', (srv) => (srv.mode = 'redirect')],
+    ['a body over the size cap', (srv) => (srv.mode = 'huge')],
+    ['slower than timeoutMs', (srv) => (srv.mode = 'slow')],
+    ['JSON that is not a JWKS', (srv) => srv.serve({ hello: 'world' })],
+    ['keys not an array', (srv) => srv.serve({ keys: 'nope' })],
+    ['an empty key set', (srv) => srv.serve({ keys: [] }), 'jwks_no_usable_key'],
+    [
+      'only non-Ed25519 keys',
+      (srv) =>
+        srv.serve({
+          keys: [generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'jwk' })],
+        }),
+      'jwks_no_usable_key',
+    ],
+    [
+      'a private key',
+      (srv) => srv.serve({ keys: [{ ...(a.privateKey.export({ format: 'jwk' }) as JWK), kid: a.kid }] }),
+    ],
+    [
+      'a broken Ed25519 key',
+      (srv) => srv.serve({ keys: [{ kty: 'OKP', crv: 'Ed25519', x: 'AAAA', kid: a.kid }] }),
+    ],
+  ]
+
+  it.each(garbage)('a source answering %s → 503', async (_, breakIt, reason = 'jwks_unavailable') => {
+    const srv = await startJwksServer(published(a))
+    breakIt(srv)
+    const s = source({ jwksUri: srv.url }, { timeoutMs: 200 })
+    const err = await refusal(s.keysFor(sel(a.kid)))
+    expect(err.code).toBe('key_source_unavailable')
+    expect(err.status).toBe(503)
+    expect(err.reason).toBe(reason)
+  })
+
+  it('down during operation: serves the last good set once stale, with bounded refetches', async () => {
+    const srv = await startJwksServer(published(a))
+    const s = source({ jwksUri: srv.url }, { jwksMaxAgeMs: 150, jwksCooldownMs: 300 })
+    await s.keysFor(sel(a.kid))
+    await srv.stop()
+    await sleep(200) // the set is now older than jwksMaxAgeMs: jose wants to refetch
+    for (let i = 0; i < 20; i++) expect(await s.keysFor(sel(a.kid))).toHaveLength(1)
+    // an unknown kid while the source is down cannot be decided: 503, not 401
+    const err = await refusal(s.keysFor(sel(b.kid)))
+    expect(err.code).toBe('key_source_unavailable')
+    expect(err.reason).toBe('kid_unknown_jwks_unavailable')
+  })
+
+  it('failed refreshes are retried at most once per backoff', async () => {
+    const srv = await startJwksServer(published(a))
+    const s = source({ jwksUri: srv.url }, { jwksMaxAgeMs: 100, jwksCooldownMs: 300 })
+    await s.keysFor(sel(a.kid))
+    srv.mode = 'error'
+    await sleep(150)
+    for (let i = 0; i < 30; i++) await s.keysFor(sel(a.kid))
+    expect(srv.requests).toBe(2) // initial fetch + one failed refresh
+    await sleep(350)
+    for (let i = 0; i < 30; i++) await s.keysFor(sel(a.kid))
+    expect(srv.requests).toBe(3)
+    srv.mode = 'ok'
+    srv.serve(published(b))
+    await sleep(350)
+    expect(await s.keysFor(sel(b.kid))).toHaveLength(1) // recovered, new set in use
+    expect(srv.requests).toBe(4)
+  })
+
+  it('a garbage answer keeps the last good set', async () => {
+    const srv = await startJwksServer(published(a))
+    const s = source({ jwksUri: srv.url }, { jwksMaxAgeMs: 100 })
+    await s.keysFor(sel(a.kid))
+    srv.serve({ keys: 'garbage' })
+    await sleep(150)
+    expect(await s.keysFor(sel(a.kid))).toHaveLength(1)
+    expect(srv.requests).toBe(2)
+  })
+
+  it('the last good set is served only up to jwksMaxAgeMs + staleIfErrorMs', async () => {
+    const srv = await startJwksServer(published(a))
+    const s = source(
+      { jwksUri: srv.url },
+      { jwksMaxAgeMs: 100 },
+      { staleIfErrorMs: 200, failureBackoffMs: 0 },
+    )
+    await s.keysFor(sel(a.kid))
+    await srv.stop()
+    await sleep(150)
+    expect(await s.keysFor(sel(a.kid))).toHaveLength(1)
+    await sleep(200) // now older than 100 + 200 ms
+    const err = await refusal(s.keysFor(sel(a.kid)))
+    expect(err.code).toBe('key_source_unavailable')
+    expect(err.reason).toBe('jwks_unavailable')
+  })
+
+  it('close() aborts an in-flight fetch and refuses further lookups', async () => {
+    const srv = await startJwksServer(published(a))
+    srv.mode = 'slow'
+    const s = source({ jwksUri: srv.url }, { timeoutMs: 5_000 })
+    const pending = refusal(s.keysFor(sel(a.kid)))
+    await sleep(50)
+    const started = Date.now()
+    s.close()
+    const err = await pending
+    expect(err.code).toBe('key_source_unavailable')
+    expect(Date.now() - started).toBeLessThan(500)
+    expect((await refusal(s.keysFor(sel(a.kid)))).reason).toBe('closed')
+  })
+})
+
+// ---- why the wrapper exists ----------------------------------------------------------------------
+
+describe('jose createRemoteJWKSet on its own (documents the behaviour we wrap)', () => {
+  it('keeps the old set internally but rejects once the set is stale and the refetch fails', async () => {
+    const k = makeKey()
+    const srv = await startJwksServer(published(k))
+    const jwks = createRemoteJWKSet(srv.url, { cacheMaxAge: 100, cooldownDuration: 0 })
+    await expect(jwks({ alg: 'EdDSA', kid: k.kid })).resolves.toBeDefined()
+    await srv.stop()
+    await sleep(150)
+    await expect(jwks({ alg: 'EdDSA', kid: k.kid })).rejects.toThrow() // fetch failed
+    expect(jwks.jwks()?.keys).toHaveLength(1) // ...although the last good set is still held
+    await expect(jwks({ alg: 'EdDSA', kid: k.kid })).rejects.toThrow() // and it retries every time
+  })
+})
