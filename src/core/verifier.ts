@@ -63,7 +63,7 @@ export function createVerifier(input: AgentAuthOptions): Verifier {
       ? remote!
       : options.mode === 'local'
         ? local!
-        : createHybridStrategy(local!, remote!)
+        : createHybridStrategy(local!, remote!, { realm })
   const infraCode = options.mode === 'local' ? 'key_source_unavailable' : 'broker_unavailable'
   const extractOptions = { maxTokenLength: options.maxTokenLength, realm }
 
