@@ -1,0 +1,106 @@
+import express from 'express'
+import request from 'supertest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { AgentAuthError, agentAuth, requireScope } from '../src/express.js'
+import { type DevBroker, startDevBroker } from '../src/testing/index.js'
+
+let broker: DevBroker
+let token: string
+
+beforeAll(async () => {
+  broker = await startDevBroker()
+  token = (await broker.createAgent({ orchId: 'o', taskId: 't', scope: ['read:data:customer-7'] }))
+    .accessToken
+})
+afterAll(async () => broker?.close())
+
+describe('express adapter', () => {
+  it('puts the identity on req.agent (supertest)', async () => {
+    const auth = agentAuth({ broker: broker.url })
+    const app = express()
+      .use(auth)
+      .get('/customers/:id', requireScope('read:data:customer-:id'), (req, res) => {
+        res.json({ id: req.agent.id, scope: req.agent.scope, jti: req.agent.jti })
+      })
+    const res = await request(app).get('/customers/7').set('Authorization', `Bearer ${token}`).expect(200)
+    expect(res.body.id).toMatch(/^spiffe:\/\/agentwrit\.local\/agent\/o\/t\/[0-9a-f]{16}$/)
+    expect(res.body.scope).toEqual(['read:data:customer-7'])
+    await auth.close()
+  })
+
+  it("onError 'next' hands the error to the app's error middleware", async () => {
+    const auth = agentAuth({ broker: broker.url, onError: 'next' })
+    const app = express()
+      .use(auth)
+      .get('/x', (_req, res) => {
+        res.json({})
+      })
+      .use(
+        (err: AgentAuthError, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
+          res.status(err.status).set(err.headers).json({ mine: true, code: err.code })
+        },
+      )
+    const res = await request(app).get('/x').expect(401)
+    expect(res.body).toEqual({ mine: true, code: 'missing_token' })
+    expect(res.headers['www-authenticate']).toBe('Bearer realm="agentwrit"')
+    await auth.close()
+  })
+
+  it('a custom renderer receives the error', async () => {
+    const auth = agentAuth({
+      broker: broker.url,
+      realm: 'orders',
+      onError: (err, _req, res) => {
+        res.status(err.status).json({ custom: err.code })
+      },
+    })
+    const app = express()
+      .use(auth)
+      .get('/x', (_req, res) => {
+        res.json({})
+      })
+    const res = await request(app).get('/x').set('Authorization', 'Bearer a.b.c').expect(401)
+    expect(res.body).toEqual({ custom: 'invalid_token' })
+    await auth.close()
+  })
+
+  it('without onError, Express error handling still gets the status when headers were sent', async () => {
+    expect(new AgentAuthError('invalid_token').statusCode).toBe(401)
+  })
+
+  it('a placeholder that is not a route param is a 500 configuration error, never an acceptance', async () => {
+    const auth = agentAuth({ broker: broker.url })
+    const seen: unknown[] = []
+    const app = express()
+      .use(auth)
+      .get('/customers/:id', requireScope('read:data:customer-:cid'), (_req, res) => {
+        res.json({ reached: true })
+      })
+      .use(
+        (err: AgentAuthError, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
+          seen.push(err)
+          res.status(err.status).end()
+        },
+      )
+    await request(app).get('/customers/7').set('Authorization', `Bearer ${token}`).expect(500)
+    expect((seen[0] as AgentAuthError).code).toBe('configuration_error')
+    expect((seen[0] as AgentAuthError).message).toContain(':cid')
+    await auth.close()
+  })
+
+  it('a guard without agentAuth in front is a 500, never an acceptance', async () => {
+    const app = express().get('/customers/:id', requireScope('read:data:customer-:id'), (_req, res) => {
+      res.json({ reached: true })
+    })
+    const res = await request(app).get('/customers/7').set('Authorization', `Bearer ${token}`)
+    expect(res.status).toBe(500)
+    expect(res.text).not.toContain('reached')
+  })
+
+  it('malformed templates and bad options throw at definition', () => {
+    expect(() => requireScope('read:data')).toThrow(TypeError)
+    expect(() => requireScope()).toThrow(TypeError)
+    expect(() => agentAuth({ broker: 'nope' })).toThrow(/"broker"/)
+    expect(() => agentAuth({ broker: broker.url, onError: 'later' as never })).toThrow(/"onError"/)
+  })
+})
