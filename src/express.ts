@@ -20,7 +20,6 @@ import type { AgentAuthOptions } from './core/options.js'
 import { createVerifier, isVerifier, type Verifier } from './core/verifier.js'
 
 declare global {
-  // biome-ignore lint/style/noNamespace: Express's request typing is a global namespace.
   namespace Express {
     interface Request {
       /**

@@ -94,7 +94,9 @@ function asList(v: string | readonly string[] | undefined, option: string, url: 
   if (v === undefined) return []
   const list = typeof v === 'string' ? [v] : v
   if (!Array.isArray(list) || list.length === 0 || !list.every((s) => typeof s === 'string')) {
-    throw new TypeError(`agentwrit-verify: route ${url}: config.${option} must be a scope string or a non-empty array`)
+    throw new TypeError(
+      `agentwrit-verify: route ${url}: config.${option} must be a scope string or a non-empty array`,
+    )
   }
   return [...list]
 }
@@ -113,7 +115,8 @@ function assertPlaceholders(guard: ScopeGuard<FastifyRequest>, url: string, meth
 const agentwritPlugin: FastifyPluginAsync<FastifyAgentAuthOptions> = async (fastify, pluginOptions) => {
   const { verifier: given, onError, ...rest } = pluginOptions
   // fastify passes its own keys (prefix, logLevel…) in plugin options; they are not ours.
-  for (const k of ['prefix', 'logLevel', 'logSerializers'] as const) delete (rest as Record<string, unknown>)[k]
+  for (const k of ['prefix', 'logLevel', 'logSerializers'] as const)
+    delete (rest as Record<string, unknown>)[k]
   if (given !== undefined && !isVerifier(given)) {
     throw new TypeError('agentwrit-verify: option "verifier" must be a verifier from createVerifier()')
   }
@@ -132,17 +135,28 @@ const agentwritPlugin: FastifyPluginAsync<FastifyAgentAuthOptions> = async (fast
   } else if (typeof onError === 'function') {
     fail = onError
   } else {
-    throw new TypeError(`agentwrit-verify: option "onError" must be 'throw' or a function (got ${String(onError)})`)
+    throw new TypeError(
+      `agentwrit-verify: option "onError" must be 'throw' or a function (got ${String(onError)})`,
+    )
   }
 
   fastify.decorateRequest('agent', null as unknown as AgentIdentity)
   fastify.decorate('agentVerifier', verifier)
 
-  function preHandler(mode: 'all' | 'any', requirements: FastifyScopeRequirement[]): preHandlerAsyncHookHandler {
+  function preHandler(
+    mode: 'all' | 'any',
+    requirements: FastifyScopeRequirement[],
+  ): preHandlerAsyncHookHandler {
     const guard = compileScopeGuard<FastifyRequest>(mode, requirements)
     const handler: MarkedHandler = async function agentwritScopeGuard(request, reply) {
       try {
-        guard.enforce(request.agent ?? undefined, request.params as Record<string, unknown>, request, realm, request.routeOptions.url ?? request.url)
+        guard.enforce(
+          request.agent ?? undefined,
+          request.params as Record<string, unknown>,
+          request,
+          realm,
+          request.routeOptions.url ?? request.url,
+        )
       } catch (err) {
         if (!(err instanceof AgentAuthError) || err.code === 'configuration_error') throw err
         await fail(err, request, reply)
@@ -170,7 +184,9 @@ const agentwritPlugin: FastifyPluginAsync<FastifyAgentAuthOptions> = async (fast
     }
     if (guards.length > 0) {
       if (config.agentAuth === false) {
-        throw new TypeError(`agentwrit-verify: route ${route.url}: config.scope needs agentAuth, not agentAuth: false`)
+        throw new TypeError(
+          `agentwrit-verify: route ${route.url}: config.scope needs agentAuth, not agentAuth: false`,
+        )
       }
       Object.defineProperty(config, kGuards, { value: guards, enumerable: true, configurable: true })
       route.config = config
@@ -178,7 +194,9 @@ const agentwritPlugin: FastifyPluginAsync<FastifyAgentAuthOptions> = async (fast
   })
 
   fastify.addHook('onRequest', async (request, reply) => {
-    const config = request.routeOptions.config as (typeof request.routeOptions.config & GuardedConfig) | undefined
+    const config = request.routeOptions.config as
+      | (typeof request.routeOptions.config & GuardedConfig)
+      | undefined
     if (config?.agentAuth === false) return
     const guards = config?.[kGuards]
     try {
@@ -205,6 +223,5 @@ const agentwritPlugin: FastifyPluginAsync<FastifyAgentAuthOptions> = async (fast
 const agentwrit = fp(agentwritPlugin, { fastify: '5.x', name: 'agentwrit-verify' })
 
 export default agentwrit
-export { agentwrit }
-export type { AgentIdentity, AgentAuthOptions, Verifier }
-export { AgentAuthError }
+export type { AgentAuthOptions, AgentIdentity, Verifier }
+export { AgentAuthError, agentwrit }

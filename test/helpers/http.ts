@@ -8,6 +8,7 @@ export interface RawResponse {
   status: number
   headers: Record<string, string | string[] | undefined>
   text: string
+  // biome-ignore lint/suspicious/noExplicitAny: tests read arbitrary JSON bodies
   json: any
 }
 
