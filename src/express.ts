@@ -14,6 +14,7 @@
  */
 import type { NextFunction, Request, RequestHandler, Response } from 'express'
 import type { AgentIdentity } from './core/claims.js'
+import { compileDelegationGuard, type DelegationRootMatcher } from './core/delegation.js'
 import { AgentAuthError, problemResponse } from './core/errors.js'
 import { compileScopeGuard, type ScopeRequirement } from './core/guard.js'
 import type { AgentAuthOptions } from './core/options.js'
@@ -161,5 +162,25 @@ export function requireAnyScope(...requirements: ExpressScopeRequirement[]): Req
   return guard('any', requirements)
 }
 
-export type { AgentAuthOptions, AgentIdentity, Verifier }
+/**
+ * Accept only delegated tokens whose chain starts at one of these agents (exact SPIFFE id,
+ * RegExp, or predicate on the root agent id). Anything else: 403 `delegation_not_allowed`.
+ */
+export function requireDelegatedFrom(...roots: DelegationRootMatcher[]): RequestHandler {
+  const compiled = compileDelegationGuard(roots)
+  return (req: StatefulRequest, res: Response, next: NextFunction) => {
+    const state = req[kState]
+    try {
+      compiled.enforce(req.agent, state?.realm)
+    } catch (err) {
+      if (err instanceof AgentAuthError && err.code !== 'configuration_error')
+        (state?.fail ?? sendProblem)(err, req, res, next)
+      else next(err)
+      return
+    }
+    next()
+  }
+}
+
+export type { AgentAuthOptions, AgentIdentity, DelegationRootMatcher, Verifier }
 export { AgentAuthError }

@@ -25,6 +25,11 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
 import type { AgentIdentity } from './core/claims.js'
+import {
+  compileDelegationGuard,
+  type DelegationGuard,
+  type DelegationRootMatcher,
+} from './core/delegation.js'
 import { AgentAuthError, problemResponse } from './core/errors.js'
 import { compileScopeGuard, type ScopeGuard, type ScopeRequirement } from './core/guard.js'
 import type { AgentAuthOptions } from './core/options.js'
@@ -46,6 +51,8 @@ declare module 'fastify' {
     requireScope(...requirements: FastifyScopeRequirement[]): preHandlerAsyncHookHandler
     /** `preHandler` requiring at least one of the listed scopes. */
     requireAnyScope(...requirements: FastifyScopeRequirement[]): preHandlerAsyncHookHandler
+    /** `preHandler` accepting only delegated tokens whose chain starts at one of these agents. */
+    requireDelegatedFrom(...roots: DelegationRootMatcher[]): preHandlerAsyncHookHandler
     /** The verifier behind the plugin (stats, `verifyToken`). */
     agentVerifier: Verifier
   }
@@ -54,6 +61,8 @@ declare module 'fastify' {
     scope?: string | readonly string[]
     /** Scope template(s) of which this route requires at least one. */
     anyScope?: string | readonly string[]
+    /** Accept only delegated tokens whose chain starts at one of these agents (ids or RegExps). */
+    delegatedFrom?: string | RegExp | readonly (string | RegExp)[]
     /** `false` makes this route public: no token is read or verified. Default `true`. */
     agentAuth?: boolean
   }
@@ -81,8 +90,9 @@ export interface FastifyAgentAuthOptions extends AgentAuthOptions {
 
 const kGuards = Symbol('agentwrit-verify.guards')
 const kGuard = Symbol('agentwrit-verify.guard')
+const kDelegation = Symbol('agentwrit-verify.delegation')
 
-type GuardedConfig = { [kGuards]?: ScopeGuard<FastifyRequest>[] }
+type GuardedConfig = { [kGuards]?: ScopeGuard<FastifyRequest>[]; [kDelegation]?: DelegationGuard }
 type MarkedHandler = preHandlerAsyncHookHandler & { [kGuard]?: ScopeGuard<FastifyRequest> }
 
 /** Route parameter names of a Fastify route URL (`/a/:id/:b(^\\d+)` → id, b). */
@@ -168,6 +178,18 @@ const agentwritPlugin: FastifyPluginAsync<FastifyAgentAuthOptions> = async (fast
   }
   fastify.decorate('requireScope', (...r: FastifyScopeRequirement[]) => preHandler('all', r))
   fastify.decorate('requireAnyScope', (...r: FastifyScopeRequirement[]) => preHandler('any', r))
+  fastify.decorate('requireDelegatedFrom', (...roots: DelegationRootMatcher[]) => {
+    const guard = compileDelegationGuard(roots)
+    return async function agentwritDelegationGuard(request: FastifyRequest, reply: FastifyReply) {
+      try {
+        guard.enforce(request.agent ?? undefined, realm)
+      } catch (err) {
+        if (!(err instanceof AgentAuthError) || err.code === 'configuration_error') throw err
+        await fail(err, request, reply)
+        return reply
+      }
+    } as preHandlerAsyncHookHandler
+  })
 
   // Compile route-config guards once, and check placeholders against the route's params at startup.
   fastify.addHook('onRoute', (route) => {
@@ -181,6 +203,18 @@ const agentwritPlugin: FastifyPluginAsync<FastifyAgentAuthOptions> = async (fast
     const pre = route.preHandler
     for (const h of (Array.isArray(pre) ? pre : pre ? [pre] : []) as MarkedHandler[]) {
       if (h[kGuard]) assertPlaceholders(h[kGuard], route.url, String(route.method))
+    }
+    const from = config.delegatedFrom
+    const delegation =
+      from === undefined
+        ? undefined
+        : compileDelegationGuard((Array.isArray(from) ? from : [from]) as DelegationRootMatcher[])
+    if (delegation) {
+      if (config.agentAuth === false) {
+        throw new TypeError(`agentwrit-verify: route ${route.url}: config.delegatedFrom needs agentAuth`)
+      }
+      Object.defineProperty(config, kDelegation, { value: delegation, enumerable: true, configurable: true })
+      route.config = config
     }
     if (guards.length > 0) {
       if (config.agentAuth === false) {
@@ -205,6 +239,7 @@ const agentwritPlugin: FastifyPluginAsync<FastifyAgentAuthOptions> = async (fast
       if (guards) for (const g of guards) g.checkParams(params, realm)
       const agent = await verifier.authenticate(request.raw)
       request.agent = agent
+      config?.[kDelegation]?.check(agent, realm)
       if (guards) for (const g of guards) g.check(agent, params, request, realm)
     } catch (err) {
       if (!(err instanceof AgentAuthError)) throw err

@@ -13,6 +13,8 @@ export type {
   VerificationSource,
 } from './core/claims.js'
 export { parseClaims, tokenKindOf } from './core/claims.js'
+export type { DelegationGuard, DelegationRootMatcher } from './core/delegation.js'
+export { BROKER_MAX_DELEGATION_DEPTH, chainAttenuates, compileDelegationGuard } from './core/delegation.js'
 export type {
   AgentAuthErrorCode,
   AgentAuthErrorOptions,

@@ -19,6 +19,7 @@
  */
 import type { Context, Middleware, Next } from 'koa'
 import type { AgentIdentity } from './core/claims.js'
+import { compileDelegationGuard, type DelegationRootMatcher } from './core/delegation.js'
 import { AgentAuthError, problemResponse } from './core/errors.js'
 import { compileScopeGuard, type ScopeRequirement } from './core/guard.js'
 import type { AgentAuthOptions } from './core/options.js'
@@ -157,5 +158,24 @@ export function requireAnyScope(...requirements: KoaScopeRequirement[]): Middlew
   return guard('any', requirements)
 }
 
-export type { AgentAuthOptions, AgentIdentity, Verifier }
+/**
+ * Accept only delegated tokens whose chain starts at one of these agents (exact SPIFFE id,
+ * RegExp, or predicate on the root agent id). Anything else: 403 `delegation_not_allowed`.
+ */
+export function requireDelegatedFrom(...roots: DelegationRootMatcher[]): Middleware {
+  const compiled = compileDelegationGuard(roots)
+  return async (ctx: StatefulContext, next: Next) => {
+    const state = ctx[kState]
+    try {
+      compiled.enforce(ctx.state.agent, state?.realm)
+    } catch (err) {
+      if (!(err instanceof AgentAuthError) || err.code === 'configuration_error' || !state) throw err
+      await state.fail(err, ctx)
+      return
+    }
+    await next()
+  }
+}
+
+export type { AgentAuthOptions, AgentIdentity, DelegationRootMatcher, Verifier }
 export { AgentAuthError }

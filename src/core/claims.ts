@@ -66,6 +66,12 @@ export interface AgentIdentity {
   readonly delegationChain: readonly DelegationRecord[]
   /** `true` when the token came from `POST /v1/delegate`. */
   readonly delegated: boolean
+  /** Number of delegation hops (chain length; 0 when not delegated). The broker allows at most 5. */
+  readonly delegationDepth: number
+  /** The agent that started the chain (`delegation_chain[0].agent`), `undefined` when not delegated. */
+  readonly rootAgent: string | undefined
+  /** The agent that delegated this token (last hop's `agent`), `undefined` when not delegated. */
+  readonly delegatedBy: string | undefined
   /** The raw claim set, deep-frozen. */
   readonly claims: AgentWritClaims
   /** How this request's verification was obtained, for logging. */
@@ -192,6 +198,9 @@ export function toIdentity(
     expiresAt: new Date(claims.exp * 1000),
     delegationChain: chain,
     delegated: chain.length > 0,
+    delegationDepth: chain.length,
+    rootAgent: chain[0]?.agent,
+    delegatedBy: chain[chain.length - 1]?.agent,
     claims,
     verification: Object.freeze({ ...verification }),
   })

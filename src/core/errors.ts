@@ -16,6 +16,8 @@ export type AgentAuthErrorCode =
   | 'invalid_token'
   /** Token is valid but lacks a required scope. 403 with `scope="…"`. */
   | 'insufficient_scope'
+  /** Valid token, but its delegation chain is not accepted here (too deep, or not rooted at an allowed agent). 403. */
+  | 'delegation_not_allowed'
   /** The broker could not be asked (down, timeout, 5xx, unreadable answer). 503 with `Retry-After`. */
   | 'broker_unavailable'
   /** The key source (JWKS URL) could not be read. 503 with `Retry-After`. */
@@ -59,6 +61,12 @@ const SPEC: Record<
     title: 'Forbidden',
     bearer: 'insufficient_scope',
     detail: 'token lacks required scope',
+  },
+  delegation_not_allowed: {
+    status: 403,
+    title: 'Forbidden',
+    bearer: 'insufficient_scope',
+    detail: 'token delegation chain is not accepted for this resource',
   },
   broker_unavailable: {
     status: 503,

@@ -70,6 +70,12 @@ export interface AgentAuthOptions {
   /** Accept app tokens (`sub: "app:<id>"`). Default `false`. */
   allowAppTokens?: boolean
 
+  /**
+   * Refuse delegated tokens whose chain has more hops than this (403 `delegation_not_allowed`).
+   * `0` refuses every delegated token. Default: no limit beyond the broker's own (5 hops).
+   */
+  maxDelegationDepth?: number
+
   /** Longest accepted token, in bytes (characters). Longer → 400 `invalid_request`. Default `8192`. */
   maxTokenLength?: number
   /** Allowed clock skew for local `exp`/`nbf` checks, in whole seconds. Default `0` (as the broker). */
@@ -102,6 +108,7 @@ export interface ResolvedOptions {
   readonly trustDomain: string | undefined
   readonly allowAdminTokens: boolean
   readonly allowAppTokens: boolean
+  readonly maxDelegationDepth: number | undefined
   readonly maxTokenLength: number
   readonly clockToleranceSeconds: number
   readonly jwksCooldownMs: number
@@ -140,6 +147,7 @@ const KNOWN = new Set<string>([
   'trustDomain',
   'allowAdminTokens',
   'allowAppTokens',
+  'maxDelegationDepth',
   'maxTokenLength',
   'clockToleranceSeconds',
   'jwksCooldownMs',
@@ -286,6 +294,10 @@ export function resolveOptions(input: AgentAuthOptions | undefined): ResolvedOpt
     trustDomain,
     allowAdminTokens: bool('allowAdminTokens', input.allowAdminTokens),
     allowAppTokens: bool('allowAppTokens', input.allowAppTokens),
+    maxDelegationDepth:
+      input.maxDelegationDepth === undefined
+        ? undefined
+        : intIn('maxDelegationDepth', input.maxDelegationDepth, 0, 0, 1_000),
     maxTokenLength: intIn('maxTokenLength', input.maxTokenLength, DEFAULTS.maxTokenLength, 64, 1_048_576),
     clockToleranceSeconds: intIn(
       'clockToleranceSeconds',

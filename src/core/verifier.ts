@@ -6,6 +6,7 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import { extractBearer, hasQueryToken, looksLikeJws } from './bearer.js'
 import { type AgentIdentity, type AgentWritClaims, toIdentity, tokenKindOf } from './claims.js'
+import { chainAttenuates } from './delegation.js'
 import { AgentAuthError } from './errors.js'
 import { createHybridStrategy } from './hybrid.js'
 import { createLocalStrategy } from './local.js'
@@ -88,6 +89,12 @@ export function createVerifier(input: AgentAuthOptions): Verifier {
     if (options.audience !== undefined) {
       const aud = claims.aud ?? []
       if (!aud.some((a) => options.audience!.includes(a))) throw invalid('audience_mismatch')
+    }
+    const depth = claims.delegation_chain?.length ?? 0
+    if (depth > 0 && !chainAttenuates(claims)) throw invalid('delegation_not_attenuated')
+    // Authentic but not accepted here: a 403, checked after every 401 reason.
+    if (options.maxDelegationDepth !== undefined && depth > options.maxDelegationDepth) {
+      throw new AgentAuthError('delegation_not_allowed', { reason: 'delegation_too_deep', realm })
     }
   }
 

@@ -34,6 +34,9 @@ function summary(agent: AgentIdentity, extra: Record<string, unknown> = {}) {
   }
 }
 
+/** Deploys are accepted only from chains started by a release orchestrator. */
+export const ORCHESTRATORS = /^spiffe:\/\/agentwrit\.local\/agent\/release-orchestrator\//
+
 /** `read:data:customer-<id>` computed by a function, to exercise the function form. */
 const computedScope = (id: unknown) => `read:data:customer-${String(id)}`
 
@@ -78,6 +81,14 @@ async function buildExpress(verifier: Verifier): Promise<RunningApp> {
       res.json(summary(req.agent))
     },
   )
+  app.post(
+    '/deploy/:service',
+    ex.requireDelegatedFrom(ORCHESTRATORS),
+    ex.requireScope('write:deploy::service'),
+    (req, res) => {
+      res.json(summary(req.agent, { service: req.params.service, root: req.agent.rootAgent }))
+    },
+  )
   app.get('/misconfigured/:id', ex.requireScope('read:data:customer-:cid'), (req, res) => {
     res.json(summary(req.agent))
   })
@@ -118,6 +129,14 @@ async function buildKoa(verifier: Verifier): Promise<RunningApp> {
       ctx.body = summary(ctx.state.agent)
     },
   )
+  router.post(
+    '/deploy/:service',
+    ko.requireDelegatedFrom(ORCHESTRATORS),
+    ko.requireScope('write:deploy::service'),
+    (ctx) => {
+      ctx.body = summary(ctx.state.agent, { service: ctx.params.service, root: ctx.state.agent.rootAgent })
+    },
+  )
   router.get('/misconfigured/:id', ko.requireScope('read:data:customer-:cid'), (ctx) => {
     ctx.body = summary(ctx.state.agent)
   })
@@ -156,6 +175,12 @@ async function buildFastify(verifier: Verifier): Promise<RunningApp> {
     '/computed/:id',
     { preHandler: app.requireScope((request) => computedScope((request.params as { id: string }).id)) },
     async (request) => summary(request.agent),
+  )
+  app.post<{ Params: { service: string } }>(
+    '/deploy/:service',
+    { config: { delegatedFrom: ORCHESTRATORS, scope: 'write:deploy::service' } },
+    async (request) =>
+      summary(request.agent, { service: request.params.service, root: request.agent.rootAgent }),
   )
   await app.listen({ port: 0, host: '127.0.0.1' })
   const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`

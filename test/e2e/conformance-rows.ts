@@ -150,6 +150,34 @@ export const ROWS: Row[] = [
     local: NO_BROKER_LOCAL,
   },
   {
+    name: 'delegated token from an allowed root, its scope → 200 with the chain',
+    req: (f) => ({ method: 'POST', path: '/deploy/web-service', headers: bearer(f.delegated) }),
+    status: 200,
+    broker: true,
+    local: NO_BROKER_LOCAL,
+    check: (res, f) =>
+      expect(res.json).toMatchObject({ delegated: true, root: f.orchestratorId, service: 'web-service' }),
+  },
+  {
+    name: 'delegated token, another service → 403',
+    req: (f) => ({ method: 'POST', path: '/deploy/payment-svc', headers: bearer(f.delegated) }),
+    status: 403,
+    code: 'insufficient_scope',
+    challenge: /scope="write:deploy:payment-svc"$/,
+    broker: true,
+    local: NO_BROKER_LOCAL,
+  },
+  {
+    name: 'same scope but not delegated → 403 delegation_not_allowed',
+    req: (f) => ({ method: 'POST', path: '/deploy/web-service', headers: bearer(f.deployerOwn) }),
+    status: 403,
+    code: 'delegation_not_allowed',
+    challenge:
+      /^Bearer realm="agentwrit", error="insufficient_scope", error_description="token delegation chain is not accepted for this resource"$/,
+    broker: true,
+    local: NO_BROKER_LOCAL,
+  },
+  {
     name: 'no Authorization → 401 with a bare challenge',
     req: () => ({ path: '/me' }),
     status: 401,

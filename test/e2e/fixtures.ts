@@ -23,6 +23,11 @@ export interface Fixtures {
   app: string
   /** Signed by another broker's key. */
   foreign: string
+  /** Delegated release-orchestrator → deployer, scope write:deploy:web-service. */
+  delegated: string
+  orchestratorId: string
+  /** The deployer's own (not delegated) token, scope write:deploy:web-service. */
+  deployerOwn: string
   /** A fresh agent token every call (for tests that must start with a cold cache). */
   fresh(scope?: string[]): Promise<string>
 }
@@ -81,6 +86,20 @@ export async function makeFixtures(): Promise<Fixtures & { close(): Promise<void
     }),
   })
   const app = ((await appAuth.json()) as { access_token: string }).access_token
+  const orch = await broker.createAgent({
+    orchId: 'release-orchestrator',
+    taskId: 'release-v2',
+    scope: ['read:config:*', 'write:deploy:*'],
+  })
+  const deployer = await broker.createAgent({
+    orchId: 'deploy-runner',
+    taskId: 'deploy-v2',
+    scope: ['write:deploy:web-service'],
+  })
+  const delegated = await broker.delegate(orch.accessToken, {
+    to: deployer.agentId,
+    scope: ['write:deploy:web-service'],
+  })
   let n = 0
   return {
     broker,
@@ -93,6 +112,9 @@ export async function makeFixtures(): Promise<Fixtures & { close(): Promise<void
     admin: await broker.adminToken(),
     app,
     foreign,
+    delegated: delegated.accessToken,
+    orchestratorId: orch.agentId,
+    deployerOwn: deployer.accessToken,
     async fresh(scope = ['read:data:customer-7', 'write:data:order-1']) {
       n++
       return (await broker.createAgent({ orchId: 'order-worker', taskId: `fresh-${n}`, scope })).accessToken
