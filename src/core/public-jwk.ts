@@ -1,0 +1,87 @@
+/**
+ * Derive the public JWK of an AgentWrit broker signing key, with the same `kid` the broker puts in
+ * every token header (shared contract §6.1, §14).
+ *
+ * The broker has no JWKS endpoint: an operator who wants local verification extracts the public key
+ * from the broker's PKCS#8 signing key file (`AA_SIGNING_KEY_PATH`) and publishes it. These helpers do
+ * that extraction without OpenSSL.
+ */
+import { createHash, createPublicKey, type KeyObject } from 'node:crypto'
+
+/** An Ed25519 public key as a JWK, ready to be put in a JWKS (`{"keys":[jwk]}`). */
+export interface Ed25519PublicJwk {
+  readonly kty: 'OKP'
+  readonly crv: 'Ed25519'
+  /** base64url (no padding) of the raw 32-byte public key. */
+  readonly x: string
+  /** RFC 7638 thumbprint: identical to the `kid` header of the broker's tokens. */
+  readonly kid: string
+  readonly alg: 'EdDSA'
+  readonly use: 'sig'
+}
+
+/** The members RFC 7638 §3.2 hashes, per key type, in lexicographic order. */
+const THUMBPRINT_MEMBERS: Readonly<Record<string, readonly string[]>> = {
+  OKP: ['crv', 'kty', 'x'],
+  EC: ['crv', 'kty', 'x', 'y'],
+  RSA: ['e', 'kty', 'n'],
+  oct: ['k', 'kty'],
+}
+
+/**
+ * RFC 7638 JWK thumbprint (SHA-256, base64url without padding — 43 characters).
+ *
+ * For the broker's Ed25519 key this is SHA-256 over `{"crv":"Ed25519","kty":"OKP","x":"…"}`, which is
+ * exactly how the broker computes its header `kid`. Other members of `jwk` (`kid`, `alg`, `use`, `d`…)
+ * are ignored, as the RFC requires.
+ * @param jwk - a public (or private) JWK of type `OKP`, `EC`, `RSA` or `oct`
+ * @throws TypeError when `kty` is missing/unsupported or a required member is not a string
+ */
+export function kidOf(jwk: { readonly kty: string; readonly [member: string]: unknown }): string {
+  if (typeof jwk !== 'object' || jwk === null) throw new TypeError('kidOf: jwk must be an object')
+  const members = THUMBPRINT_MEMBERS[jwk.kty]
+  if (members === undefined) throw new TypeError(`kidOf: unsupported JWK kty ${JSON.stringify(jwk.kty)}`)
+  const parts: string[] = []
+  for (const m of members) {
+    const v = jwk[m]
+    if (typeof v !== 'string' || v.length === 0) {
+      throw new TypeError(`kidOf: JWK member "${m}" must be a non-empty string`)
+    }
+    parts.push(`${JSON.stringify(m)}:${JSON.stringify(v)}`)
+  }
+  return createHash('sha256')
+    .update(`{${parts.join(',')}}`)
+    .digest('base64url')
+}
+
+function toPublicKey(pem: string | KeyObject): KeyObject {
+  if (typeof pem !== 'string') {
+    return pem.type === 'private' ? createPublicKey(pem) : pem
+  }
+  try {
+    return createPublicKey(pem)
+  } catch {
+    throw new TypeError('signing key is not a valid PEM key (expected a PKCS#8 "PRIVATE KEY" block)')
+  }
+}
+
+/**
+ * Public JWK of the broker's signing key, with `kid` equal to the broker's token header `kid`,
+ * `alg: "EdDSA"` and `use: "sig"`.
+ * @param pem - the broker's signing key file contents: PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`).
+ *   An SPKI public key PEM (`-----BEGIN PUBLIC KEY-----`) or a node `KeyObject` is accepted too.
+ * @throws TypeError when the input is not a PEM key or not an Ed25519 key
+ */
+export function publicJwkFromSigningKey(pem: string | KeyObject): Ed25519PublicJwk {
+  const key = toPublicKey(pem)
+  if (key.asymmetricKeyType !== 'ed25519') {
+    throw new TypeError(
+      `signing key is not an Ed25519 key (got ${key.asymmetricKeyType ?? 'a symmetric key'}); AgentWrit signs with EdDSA/Ed25519`,
+    )
+  }
+  const exported = key.export({ format: 'jwk' })
+  const x = exported.x
+  if (typeof x !== 'string') throw new TypeError('signing key: could not export the Ed25519 public key')
+  const kid = kidOf({ kty: 'OKP', crv: 'Ed25519', x })
+  return Object.freeze({ kty: 'OKP', crv: 'Ed25519', x, kid, alg: 'EdDSA', use: 'sig' })
+}

@@ -1,0 +1,203 @@
+import { type ChildProcess, spawn } from 'node:child_process'
+import { generateKeyPairSync, sign } from 'node:crypto'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { afterAll, describe, expect, it } from 'vitest'
+import { call, decodeJwt, RFC8037_JWK, RFC8037_KID, RFC8037_PEM } from './support.js'
+
+const CLI = fileURLToPath(new URL('../../src/cli.ts', import.meta.url))
+const ROOT = fileURLToPath(new URL('../..', import.meta.url))
+
+function start(args: string[]): ChildProcess {
+  return spawn(process.execPath, ['--import', 'tsx', CLI, ...args], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+}
+
+function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = start(args)
+    let stdout = ''
+    let stderr = ''
+    child.stdout?.on('data', (c) => {
+      stdout += c
+    })
+    child.stderr?.on('data', (c) => {
+      stderr += c
+    })
+    child.on('error', reject)
+    child.on('close', (code) => resolve({ code, stdout, stderr }))
+  })
+}
+
+/** Read stdout until the export lines are there. */
+function readyLines(child: ChildProcess): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let out = ''
+    let err = ''
+    const timer = setTimeout(() => reject(new Error(`no ready output; stderr: ${err}`)), 10_000)
+    child.stderr?.on('data', (c) => {
+      err += c
+    })
+    child.stdout?.on('data', (c) => {
+      out += c
+      if (out.includes('# JWKS')) {
+        clearTimeout(timer)
+        resolve(out)
+      }
+    })
+    child.on('exit', (code) => reject(new Error(`exited ${code}: ${err}`)))
+  })
+}
+
+function exportsOf(out: string): Record<string, string> {
+  const env: Record<string, string> = {}
+  for (const m of out.matchAll(/^export (AGENTWRIT_[A-Z_]+)=(.*)$/gm)) env[m[1] as string] = m[2] as string
+  return env
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'agentwrit-cli-'))
+const keyFile = join(dir, 'signing.key')
+writeFileSync(keyFile, RFC8037_PEM, { mode: 0o600 })
+afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+describe('agentwrit-verify dev-broker', () => {
+  it('prints the four export lines and the JWKS URL; the printed credentials work; SIGTERM exits 0', async () => {
+    const child = start([
+      'dev-broker',
+      '--port',
+      '0',
+      '--admin-secret',
+      'cli-secret',
+      '--signing-key',
+      keyFile,
+    ])
+    try {
+      const out = await readyLines(child)
+      const env = exportsOf(out)
+      expect(Object.keys(env)).toEqual([
+        'AGENTWRIT_BROKER_URL',
+        'AGENTWRIT_CLIENT_ID',
+        'AGENTWRIT_CLIENT_SECRET',
+        'AGENTWRIT_ADMIN_SECRET',
+      ])
+      expect(env.AGENTWRIT_BROKER_URL).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
+      expect(env.AGENTWRIT_ADMIN_SECRET).toBe('cli-secret')
+      expect(out).toContain(`# JWKS (dev-broker extension): ${env.AGENTWRIT_BROKER_URL}/v1/jwks`)
+      const url = env.AGENTWRIT_BROKER_URL as string
+      expect((await call(url, 'GET', '/v1/health')).json.status).toBe('ok')
+      const admin = await call(url, 'POST', '/v1/admin/auth', { body: { secret: 'cli-secret' } })
+      expect(admin.status).toBe(200)
+      expect(decodeJwt(admin.json.access_token).headerText).toContain(RFC8037_KID)
+      const app = await call(url, 'POST', '/v1/app/auth', {
+        body: { client_id: env.AGENTWRIT_CLIENT_ID, client_secret: env.AGENTWRIT_CLIENT_SECRET },
+      })
+      expect(app.status).toBe(200)
+      const jwks = await call(url, 'GET', '/v1/jwks')
+      expect(jwks.json.keys[0].kid).toBe(RFC8037_KID)
+    } finally {
+      const exited = new Promise<number | null>((resolve) => child.on('exit', resolve))
+      child.kill('SIGTERM')
+      expect(await exited).toBe(0)
+    }
+  })
+
+  it('--issuer/--audience/--trust-domain reach the tokens; bad options exit 2', async () => {
+    const child = start([
+      'dev-broker',
+      '--port',
+      '0',
+      '--issuer',
+      'iss-x',
+      '--audience',
+      'aud-x',
+      '--trust-domain',
+      'td.test',
+    ])
+    try {
+      const env = exportsOf(await readyLines(child))
+      const url = env.AGENTWRIT_BROKER_URL as string
+      const app = await call(url, 'POST', '/v1/app/auth', {
+        body: { client_id: env.AGENTWRIT_CLIENT_ID, client_secret: env.AGENTWRIT_CLIENT_SECRET },
+      })
+      expect(decodeJwt(app.json.access_token).payload).toMatchObject({ iss: 'iss-x', aud: ['aud-x'] })
+      const lt = await call(url, 'POST', '/v1/app/launch-tokens', {
+        token: app.json.access_token,
+        body: { agent_name: 'cli', allowed_scope: ['read:data:*'] },
+      })
+      const nonce = (await call(url, 'GET', '/v1/challenge')).json.nonce as string
+      const { privateKey, publicKey } = generateKeyPairSync('ed25519')
+      const reg = await call(url, 'POST', '/v1/register', {
+        body: {
+          launch_token: lt.json.launch_token,
+          nonce,
+          public_key: Buffer.from(publicKey.export({ format: 'jwk' }).x as string, 'base64url').toString(
+            'base64',
+          ),
+          signature: sign(null, Buffer.from(nonce, 'hex'), privateKey).toString('base64'),
+          orch_id: 'o',
+          task_id: 't',
+          requested_scope: ['read:data:x'],
+        },
+      })
+      expect(reg.json.agent_id).toMatch(/^spiffe:\/\/td\.test\/agent\/o\/t\/[0-9a-f]{16}$/)
+    } finally {
+      const exited = new Promise<number | null>((resolve) => child.on('exit', resolve))
+      child.kill('SIGINT')
+      expect(await exited).toBe(0)
+    }
+    const [badPort, badTd, unknown, help] = await Promise.all([
+      run(['dev-broker', '--port', 'abc']),
+      run(['dev-broker', '--port', '0', '--trust-domain', 'Bad Domain']),
+      run(['dev-broker', '--bogus']),
+      run(['dev-broker', '--help']),
+    ])
+    expect(badPort).toMatchObject({ code: 2, stdout: '' })
+    expect(badPort.stderr).toMatch(/^agentwrit-verify: --port: expected an integer/)
+    expect(badTd.code).toBe(2)
+    expect(badTd.stderr).toContain('trustDomain')
+    expect(unknown.code).toBe(2)
+    expect(unknown.stderr).toContain("'--bogus'")
+    expect(help.code).toBe(0)
+    expect(help.stdout).toMatch(/^Usage: agentwrit-verify dev-broker/)
+  })
+})
+
+describe('agentwrit-verify jwk', () => {
+  it('prints the JWK (kid = broker kid) or a JWKS; errors exit 2', async () => {
+    const [jwk, jwks, missing, noFile, notKey, help, none, unknownCmd] = await Promise.all([
+      run(['jwk', '--signing-key', keyFile]),
+      run(['jwk', '--signing-key', keyFile, '--jwks']),
+      run(['jwk']),
+      run(['jwk', '--signing-key', join(dir, 'absent.key')]),
+      run(['jwk', '--signing-key', CLI]),
+      run(['jwk', '--help']),
+      run([]),
+      run(['frobnicate']),
+    ])
+    const expected = {
+      kty: 'OKP',
+      crv: 'Ed25519',
+      x: RFC8037_JWK.x,
+      kid: RFC8037_KID,
+      alg: 'EdDSA',
+      use: 'sig',
+    }
+    expect(jwk.code).toBe(0)
+    expect(JSON.stringify(JSON.parse(jwk.stdout))).toBe(JSON.stringify(expected))
+    expect(JSON.parse(jwks.stdout)).toEqual({ keys: [expected] })
+    expect(missing).toMatchObject({ code: 2, stderr: 'agentwrit-verify: --signing-key <path> is required\n' })
+    expect(noFile.code).toBe(2)
+    expect(noFile.stderr).toContain('ENOENT')
+    expect(notKey.code).toBe(2)
+    expect(notKey.stderr).toContain('not a valid PEM key')
+    expect(help.code).toBe(0)
+    expect(help.stdout).toMatch(/^Usage: agentwrit-verify jwk/)
+    expect(none.code).toBe(2)
+    expect(none.stderr).toMatch(/^Usage: agentwrit-verify <command>/)
+    expect(unknownCmd).toMatchObject({ code: 2, stderr: 'agentwrit-verify: unknown command "frobnicate"\n' })
+  })
+})
