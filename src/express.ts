@@ -13,12 +13,13 @@
  * @module
  */
 import type { NextFunction, Request, RequestHandler, Response } from 'express'
+import { setupAdapter } from './core/adapter-setup.js'
 import type { AgentIdentity } from './core/claims.js'
 import { compileDelegationGuard, type DelegationRootMatcher } from './core/delegation.js'
 import { AgentAuthError, problemResponse } from './core/errors.js'
 import { compileScopeGuard, type ScopeRequirement } from './core/guard.js'
 import type { AgentAuthOptions } from './core/options.js'
-import { createVerifier, isVerifier, type Verifier } from './core/verifier.js'
+import type { Verifier } from './core/verifier.js'
 
 declare global {
   namespace Express {
@@ -76,31 +77,19 @@ function sendProblem(err: AgentAuthError, req: Request, res: Response, next: Nex
   res.status(answer.status).set(answer.headers).send(answer.body)
 }
 
-function errorHandlerFor(onError: ExpressAuthOptions['onError']): ExpressErrorHandler {
-  if (onError === undefined) return sendProblem
-  if (onError === 'next') return (err, _req, _res, next) => next(err)
-  if (typeof onError === 'function') return onError
-  throw new TypeError(
-    `agentwrit-verify: option "onError" must be 'next' or a function (got ${String(onError)})`,
-  )
-}
-
 /**
  * Authenticate every request it sees: a valid AgentWrit token puts the identity on `req.agent`;
  * anything else is refused (400/401/503, see the README's error table).
  * @param options - verifier options (or an existing verifier) plus {@link ExpressAuthOptions}.
  */
 export function agentAuth(options: (AgentAuthOptions & ExpressAuthOptions) | Verifier): AgentAuthMiddleware {
-  let verifier: Verifier
-  let onError: ExpressAuthOptions['onError']
-  if (isVerifier(options)) {
-    verifier = options
-  } else {
-    const { onError: handler, ...rest } = options ?? ({} as AgentAuthOptions & ExpressAuthOptions)
-    onError = handler
-    verifier = createVerifier(rest)
-  }
-  const state: AdapterState = { realm: verifier.options.realm, fail: errorHandlerFor(onError) }
+  const { verifier, fail: render } = setupAdapter<ExpressErrorHandler>(
+    options,
+    'next',
+    sendProblem,
+    (err, _req, _res, next) => next(err),
+  )
+  const state: AdapterState = { realm: verifier.options.realm, fail: render }
   const middleware = ((req: StatefulRequest, res: Response, next: NextFunction) => {
     req[kState] = state
     verifier.authenticate(req).then(
@@ -114,6 +103,14 @@ export function agentAuth(options: (AgentAuthOptions & ExpressAuthOptions) | Ver
   Object.defineProperty(middleware, 'verifier', { value: verifier })
   Object.defineProperty(middleware, 'close', { value: () => verifier.close() })
   return middleware
+}
+
+/** A guard's refusal: rendered like any other; a configuration error goes to Express to be logged. */
+function refuse(err: unknown, req: StatefulRequest, res: Response, next: NextFunction): void {
+  const state = req[kState]
+  if (err instanceof AgentAuthError && err.code !== 'configuration_error')
+    (state?.fail ?? sendProblem)(err, req, res, next)
+  else next(err)
 }
 
 function fail(err: unknown, req: Request, res: Response, next: NextFunction, state: AdapterState): void {
@@ -138,10 +135,7 @@ function guard(mode: 'all' | 'any', requirements: ExpressScopeRequirement[]): Re
     try {
       compiled.enforce(req.agent, req.params, req, state?.realm, String(req.route?.path ?? req.path))
     } catch (err) {
-      // A misconfigured route is the developer's bug: hand it to Express so it is logged.
-      if (err instanceof AgentAuthError && err.code !== 'configuration_error')
-        (state?.fail ?? sendProblem)(err, req, res, next)
-      else next(err)
+      refuse(err, req, res, next)
       return
     }
     next()
@@ -173,9 +167,7 @@ export function requireDelegatedFrom(...roots: DelegationRootMatcher[]): Request
     try {
       compiled.enforce(req.agent, state?.realm)
     } catch (err) {
-      if (err instanceof AgentAuthError && err.code !== 'configuration_error')
-        (state?.fail ?? sendProblem)(err, req, res, next)
-      else next(err)
+      refuse(err, req, res, next)
       return
     }
     next()

@@ -24,6 +24,7 @@
  */
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
+import { setupAdapter } from './core/adapter-setup.js'
 import type { AgentIdentity } from './core/claims.js'
 import {
   compileDelegationGuard,
@@ -33,7 +34,7 @@ import {
 import { AgentAuthError, problemResponse } from './core/errors.js'
 import { compileScopeGuard, type ScopeGuard, type ScopeRequirement } from './core/guard.js'
 import type { AgentAuthOptions } from './core/options.js'
-import { createVerifier, isVerifier, type Verifier } from './core/verifier.js'
+import type { Verifier } from './core/verifier.js'
 
 /** A scope requirement for Fastify guards: a template string or `(request, agent) => scope(s)`. */
 export type FastifyScopeRequirement = ScopeRequirement<FastifyRequest>
@@ -123,32 +124,20 @@ function assertPlaceholders(guard: ScopeGuard<FastifyRequest>, url: string, meth
 }
 
 const agentwritPlugin: FastifyPluginAsync<FastifyAgentAuthOptions> = async (fastify, pluginOptions) => {
-  const { verifier: given, onError, ...rest } = pluginOptions
-  // fastify passes its own keys (prefix, logLevel…) in plugin options; they are not ours.
-  for (const k of ['prefix', 'logLevel', 'logSerializers'] as const)
-    delete (rest as Record<string, unknown>)[k]
-  if (given !== undefined && !isVerifier(given)) {
-    throw new TypeError('agentwrit-verify: option "verifier" must be a verifier from createVerifier()')
-  }
-  const verifier = given ?? createVerifier(rest)
-  const realm = verifier.options.realm
-  let fail: FastifyErrorHandler
-  if (onError === undefined) {
-    fail = (err, request, reply) => {
+  const { verifier, owned, fail } = setupAdapter<FastifyErrorHandler>(
+    pluginOptions,
+    'throw',
+    (err, request, reply) => {
       const answer = problemResponse(err, request.url)
       reply.code(answer.status).headers(answer.headers).send(answer.body)
-    }
-  } else if (onError === 'throw') {
-    fail = (err) => {
+    },
+    (err) => {
       throw err
-    }
-  } else if (typeof onError === 'function') {
-    fail = onError
-  } else {
-    throw new TypeError(
-      `agentwrit-verify: option "onError" must be 'throw' or a function (got ${String(onError)})`,
-    )
-  }
+    },
+    // fastify passes its own keys in plugin options; they are not ours.
+    ['prefix', 'logLevel', 'logSerializers'],
+  )
+  const realm = verifier.options.realm
 
   fastify.decorateRequest('agent', null as unknown as AgentIdentity)
   fastify.decorate('agentVerifier', verifier)
@@ -248,7 +237,7 @@ const agentwritPlugin: FastifyPluginAsync<FastifyAgentAuthOptions> = async (fast
     }
   })
 
-  if (given === undefined) fastify.addHook('onClose', async () => verifier.close())
+  if (owned) fastify.addHook('onClose', async () => verifier.close())
 }
 
 /**

@@ -18,12 +18,13 @@
  * @module
  */
 import type { Context, Middleware, Next } from 'koa'
+import { setupAdapter } from './core/adapter-setup.js'
 import type { AgentIdentity } from './core/claims.js'
 import { compileDelegationGuard, type DelegationRootMatcher } from './core/delegation.js'
 import { AgentAuthError, problemResponse } from './core/errors.js'
 import { compileScopeGuard, type ScopeRequirement } from './core/guard.js'
 import type { AgentAuthOptions } from './core/options.js'
-import { createVerifier, isVerifier, type Verifier } from './core/verifier.js'
+import type { Verifier } from './core/verifier.js'
 
 declare module 'koa' {
   interface DefaultState {
@@ -71,35 +72,16 @@ function sendProblem(err: AgentAuthError, ctx: Context): void {
   ctx.type = answer.headers['Content-Type']!
 }
 
-function errorHandlerFor(onError: KoaAuthOptions['onError']): KoaErrorHandler {
-  if (onError === undefined) return sendProblem
-  if (onError === 'throw') {
-    return (err) => {
-      throw err
-    }
-  }
-  if (typeof onError === 'function') return onError
-  throw new TypeError(
-    `agentwrit-verify: option "onError" must be 'throw' or a function (got ${String(onError)})`,
-  )
-}
-
 /**
  * Authenticate every request it sees: a valid AgentWrit token puts the identity on
  * `ctx.state.agent`; anything else is refused (400/401/503, see the README's error table).
  * @param options - verifier options (or an existing verifier) plus {@link KoaAuthOptions}.
  */
 export function agentAuth(options: (AgentAuthOptions & KoaAuthOptions) | Verifier): KoaAgentAuthMiddleware {
-  let verifier: Verifier
-  let onError: KoaAuthOptions['onError']
-  if (isVerifier(options)) {
-    verifier = options
-  } else {
-    const { onError: handler, ...rest } = options ?? ({} as AgentAuthOptions & KoaAuthOptions)
-    onError = handler
-    verifier = createVerifier(rest)
-  }
-  const state: AdapterState = { realm: verifier.options.realm, fail: errorHandlerFor(onError) }
+  const { verifier, fail: render } = setupAdapter<KoaErrorHandler>(options, 'throw', sendProblem, (err) => {
+    throw err
+  })
+  const state: AdapterState = { realm: verifier.options.realm, fail: render }
   const middleware = (async (ctx: StatefulContext, next: Next) => {
     ctx[kState] = state
     let agent: AgentIdentity
