@@ -19,7 +19,7 @@ import { compileDelegationGuard, type DelegationRootMatcher } from './core/deleg
 import { AgentAuthError, problemResponse } from './core/errors.js'
 import { compileScopeGuard, type ScopeRequirement } from './core/guard.js'
 import type { AgentAuthOptions } from './core/options.js'
-import type { Verifier } from './core/verifier.js'
+import { authenticateFast, type Verifier } from './core/verifier.js'
 
 declare global {
   namespace Express {
@@ -92,13 +92,25 @@ export function agentAuth(options: (AgentAuthOptions & ExpressAuthOptions) | Ver
   const state: AdapterState = { realm: verifier.options.realm, fail: render }
   const middleware = ((req: StatefulRequest, res: Response, next: NextFunction) => {
     req[kState] = state
-    verifier.authenticate(req).then(
-      (agent) => {
-        req.agent = agent
-        next()
-      },
-      (err: unknown) => fail(err, req, res, next, state),
-    )
+    let result: AgentIdentity | Promise<AgentIdentity>
+    try {
+      result = authenticateFast(verifier, req)
+    } catch (err) {
+      fail(err, req, res, next, state)
+      return
+    }
+    if (result instanceof Promise) {
+      result.then(
+        (agent) => {
+          req.agent = agent
+          next()
+        },
+        (err: unknown) => fail(err, req, res, next, state),
+      )
+    } else {
+      req.agent = result
+      next()
+    }
   }) as AgentAuthMiddleware
   Object.defineProperty(middleware, 'verifier', { value: verifier })
   Object.defineProperty(middleware, 'close', { value: () => verifier.close() })

@@ -34,7 +34,7 @@ import {
 import { AgentAuthError, problemResponse } from './core/errors.js'
 import { compileScopeGuard, type ScopeGuard, type ScopeRequirement } from './core/guard.js'
 import type { AgentAuthOptions } from './core/options.js'
-import type { Verifier } from './core/verifier.js'
+import { authenticateFast, type Verifier } from './core/verifier.js'
 
 /** A scope requirement for Fastify guards: a template string or `(request, agent) => scope(s)`. */
 export type FastifyScopeRequirement = ScopeRequirement<FastifyRequest>
@@ -226,7 +226,8 @@ const agentwritPlugin: FastifyPluginAsync<FastifyAgentAuthOptions> = async (fast
       const params = request.params as Record<string, unknown>
       // A param that cannot be used in a scope is refused before any broker call.
       if (guards) for (const g of guards) g.checkParams(params, realm)
-      const agent = await verifier.authenticate(request.raw)
+      const result = authenticateFast(verifier, request.raw)
+      const agent = result instanceof Promise ? await result : result
       request.agent = agent
       config?.[kDelegation]?.check(agent, realm)
       if (guards) for (const g of guards) g.check(agent, params, request, realm)

@@ -24,7 +24,7 @@ import { compileDelegationGuard, type DelegationRootMatcher } from './core/deleg
 import { AgentAuthError, problemResponse } from './core/errors.js'
 import { compileScopeGuard, type ScopeRequirement } from './core/guard.js'
 import type { AgentAuthOptions } from './core/options.js'
-import type { Verifier } from './core/verifier.js'
+import { authenticateFast, type Verifier } from './core/verifier.js'
 
 declare module 'koa' {
   interface DefaultState {
@@ -86,7 +86,8 @@ export function agentAuth(options: (AgentAuthOptions & KoaAuthOptions) | Verifie
     ctx[kState] = state
     let agent: AgentIdentity
     try {
-      agent = await verifier.authenticate(ctx.req)
+      const result = authenticateFast(verifier, ctx.req)
+      agent = result instanceof Promise ? await result : result
     } catch (err) {
       if (!(err instanceof AgentAuthError)) throw err
       await state.fail(err, ctx)

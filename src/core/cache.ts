@@ -4,7 +4,7 @@
  *
  * Keys are SHA-256 digests (base64url) of the token, never the token itself.
  */
-import { createHash } from 'node:crypto'
+import * as nodeCrypto from 'node:crypto'
 import { LRUCache } from 'lru-cache'
 import type { AgentWritClaims } from './claims.js'
 
@@ -41,8 +41,13 @@ export interface VerificationCacheOptions {
 
 /** SHA-256 of the token, base64url. The only form in which a token is ever used as a key. */
 export function tokenKey(token: string): string {
-  return createHash('sha256').update(token).digest('base64url')
+  return oneShot === undefined
+    ? nodeCrypto.createHash('sha256').update(token).digest('base64url')
+    : oneShot('sha256', token, 'base64url')
 }
+
+/** `crypto.hash` (Node ≥ 20.12): a one-shot digest, several times cheaper than `createHash`. */
+const oneShot = (nodeCrypto as { hash?: (alg: string, data: string, enc: 'base64url') => string }).hash
 
 export class VerificationCache {
   readonly #lru: LRUCache<string, Entry>

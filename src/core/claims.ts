@@ -177,11 +177,11 @@ export function tokenKindOf(sub: string): { kind: TokenKind; trustDomain: string
   return null
 }
 
-/** Build the frozen request identity from verified claims. */
-export function toIdentity(
-  claims: AgentWritClaims,
-  verification: { source: VerificationSource; cacheAgeMs: number },
-): AgentIdentity {
+/** The part of an identity that depends only on the claims (shared by every request with them). */
+export type IdentityBase = Omit<AgentIdentity, 'verification' | 'issuedAt' | 'expiresAt'>
+
+/** Build the claims-only part of an identity, frozen. */
+export function identityBase(claims: AgentWritClaims): IdentityBase {
   const kind = tokenKindOf(claims.sub)
   const chain = claims.delegation_chain ?? []
   return Object.freeze({
@@ -194,14 +194,47 @@ export function toIdentity(
     jti: claims.jti,
     issuer: claims.iss,
     audience: claims.aud ?? [],
-    issuedAt: new Date(claims.iat * 1000),
-    expiresAt: new Date(claims.exp * 1000),
     delegationChain: chain,
     delegated: chain.length > 0,
     delegationDepth: chain.length,
     rootAgent: chain[0]?.agent,
     delegatedBy: chain[chain.length - 1]?.agent,
     claims,
-    verification: Object.freeze({ ...verification }),
   })
+}
+
+/** One request's identity: the shared base plus fresh `Date`s and how it was verified. Frozen. */
+export function identityFrom(
+  base: IdentityBase,
+  verification: { source: VerificationSource; cacheAgeMs: number },
+): AgentIdentity {
+  // An explicit literal: V8 builds it far faster than a spread of the base (hot path).
+  return Object.freeze({
+    id: base.id,
+    kind: base.kind,
+    trustDomain: base.trustDomain,
+    scope: base.scope,
+    taskId: base.taskId,
+    orchId: base.orchId,
+    jti: base.jti,
+    issuer: base.issuer,
+    audience: base.audience,
+    issuedAt: new Date(base.claims.iat * 1000),
+    expiresAt: new Date(base.claims.exp * 1000),
+    delegationChain: base.delegationChain,
+    delegated: base.delegated,
+    delegationDepth: base.delegationDepth,
+    rootAgent: base.rootAgent,
+    delegatedBy: base.delegatedBy,
+    claims: base.claims,
+    verification: Object.freeze({ source: verification.source, cacheAgeMs: verification.cacheAgeMs }),
+  })
+}
+
+/** Build the frozen request identity from verified claims. */
+export function toIdentity(
+  claims: AgentWritClaims,
+  verification: { source: VerificationSource; cacheAgeMs: number },
+): AgentIdentity {
+  return identityFrom(identityBase(claims), verification)
 }

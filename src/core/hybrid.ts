@@ -33,14 +33,23 @@ export function createHybridStrategy(
   remote: TokenStrategy,
   options: HybridStrategyOptions = {},
 ): TokenStrategy {
+  function agree(checked: VerifiedToken, answer: VerifiedToken): VerifiedToken {
+    if (answer.claims.jti !== checked.claims.jti || answer.claims.sub !== checked.claims.sub) {
+      throw new AgentAuthError('invalid_token', { reason: 'claims_mismatch', realm: options.realm })
+    }
+    return answer
+  }
   return {
-    async verify(token: string): Promise<VerifiedToken> {
-      const checked = await local.verify(token)
-      const answer = await remote.verify(token)
-      if (answer.claims.jti !== checked.claims.jti || answer.claims.sub !== checked.claims.sub) {
-        throw new AgentAuthError('invalid_token', { reason: 'claims_mismatch', realm: options.realm })
-      }
-      return answer
+    peek(key: string): VerifiedToken | undefined {
+      // Warm only when both parts are: the signature was checked and the broker's answer is fresh.
+      const checked = local.peek?.(key)
+      if (checked === undefined) return undefined
+      const answer = remote.peek?.(key)
+      return answer === undefined ? undefined : agree(checked, answer)
+    },
+    async verify(token: string, key?: string): Promise<VerifiedToken> {
+      const checked = await local.verify(token, key)
+      return agree(checked, await remote.verify(token, key))
     },
     async close(): Promise<void> {
       if (options.ownsParts !== true) return

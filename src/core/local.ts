@@ -132,18 +132,28 @@ export function createLocalStrategy(options: ResolvedOptions): TokenStrategy {
     return { outcome: { valid: true as const, claims }, ttlMs }
   }
 
+  function closedError(): AgentAuthError {
+    return new AgentAuthError('key_source_unavailable', {
+      reason: 'closed',
+      realm: options.realm,
+      retryAfterSeconds: options.retryAfterSeconds,
+    })
+  }
+
   return {
-    async verify(token: string): Promise<VerifiedToken> {
+    peek(key: string): VerifiedToken | undefined {
+      if (closed) throw closedError()
+      const lookup = cache.get(key)
+      if (lookup === undefined || !lookup.outcome.valid) return undefined
+      // Belt and braces: a cached entry never outlives the token.
+      if (timeFault(lookup.outcome.claims, options.now()) !== null) return undefined
+      return { claims: lookup.outcome.claims, source: 'cache', cacheAgeMs: lookup.ageMs }
+    },
+    async verify(token: string, givenKey?: string): Promise<VerifiedToken> {
       try {
-        if (closed) {
-          throw new AgentAuthError('key_source_unavailable', {
-            reason: 'closed',
-            realm: options.realm,
-            retryAfterSeconds: options.retryAfterSeconds,
-          })
-        }
+        if (closed) throw closedError()
         if (typeof token !== 'string' || token.length === 0) throw invalid('malformed')
-        const key = tokenKey(token)
+        const key = givenKey ?? tokenKey(token)
         const lookup = await cache.run(key, () => verifyFresh(token))
         const { outcome } = lookup
         if (!outcome.valid) throw invalid('invalid')

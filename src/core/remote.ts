@@ -59,8 +59,14 @@ export function createRemoteStrategy(
     get brokerCalls() {
       return brokerCalls
     },
-    async verify(token: string): Promise<VerifiedToken> {
-      const lookup = await cache.run(tokenKey(token), () => ask(token))
+    peek(key: string): VerifiedToken | undefined {
+      const lookup = cache.get(key)
+      if (lookup === undefined) return undefined
+      if (!lookup.outcome.valid) throw invalid('rejected_by_broker')
+      return { claims: lookup.outcome.claims, source: 'cache', cacheAgeMs: lookup.ageMs }
+    },
+    async verify(token: string, key = tokenKey(token)): Promise<VerifiedToken> {
+      const lookup = await cache.run(key, () => ask(token))
       if (!lookup.outcome.valid) throw invalid('rejected_by_broker')
       return {
         claims: lookup.outcome.claims,

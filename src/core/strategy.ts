@@ -22,7 +22,16 @@ export interface VerifiedToken {
  * The raw token must never appear in an error, a log line or a cache key.
  */
 export interface TokenStrategy {
-  verify(token: string): Promise<VerifiedToken>
+  /**
+   * Verify a token. `key` is `tokenKey(token)` when the caller has already computed it.
+   */
+  verify(token: string, key?: string): Promise<VerifiedToken>
+  /**
+   * The cached answer for a token key, synchronously: the verified token, `undefined` when
+   * nothing usable is cached, or a thrown `AgentAuthError` for a cached refusal. Lets the
+   * verifier answer a warm request without a promise.
+   */
+  peek?(key: string): VerifiedToken | undefined
   /** Release sockets, timers and caches. */
   close(): Promise<void>
 }

@@ -4,8 +4,16 @@
  * Framework-free; every adapter is a thin translation of this.
  */
 import type { IncomingHttpHeaders } from 'node:http'
-import { extractBearer, hasQueryToken, looksLikeJws } from './bearer.js'
-import { type AgentIdentity, type AgentWritClaims, toIdentity, tokenKindOf } from './claims.js'
+import { assertBearerSyntax, hasQueryToken, looksLikeJws, readBearer } from './bearer.js'
+import { tokenKey } from './cache.js'
+import {
+  type AgentIdentity,
+  type AgentWritClaims,
+  type IdentityBase,
+  identityBase,
+  identityFrom,
+  tokenKindOf,
+} from './claims.js'
 import { chainAttenuates } from './delegation.js'
 import { AgentAuthError } from './errors.js'
 import { createHybridStrategy } from './hybrid.js'
@@ -98,6 +106,45 @@ export function createVerifier(input: AgentAuthOptions): Verifier {
     }
   }
 
+  /**
+   * Identity bases by claim set. Cached verification results share one frozen claims object, so
+   * a warm request reuses the admission verdict and the claims-only identity fields.
+   */
+  const bases = new WeakMap<AgentWritClaims, IdentityBase>()
+
+  function identify(verified: VerifiedToken): AgentIdentity {
+    let base = bases.get(verified.claims)
+    if (base === undefined) {
+      admit(verified.claims)
+      base = identityBase(verified.claims)
+      bases.set(verified.claims, base)
+    }
+    return identityFrom(base, verified)
+  }
+
+  function unexpected(err: unknown): AgentAuthError {
+    if (err instanceof AgentAuthError) return err
+    // An unexpected failure is never an acceptance and never a 401.
+    return new AgentAuthError(infraCode, {
+      reason: 'unexpected_error',
+      cause: err,
+      realm,
+      retryAfterSeconds: options.retryAfterSeconds,
+    })
+  }
+
+  async function verifyKeyed(token: string, key: string): Promise<AgentIdentity> {
+    // The broker refuses anything that is not three base64url segments: refuse it here, no network.
+    if (!looksLikeJws(token)) throw invalid('malformed')
+    let verified: VerifiedToken
+    try {
+      verified = await strategy.verify(token, key)
+    } catch (err) {
+      throw unexpected(err)
+    }
+    return identify(verified)
+  }
+
   async function verifyToken(token: string): Promise<AgentIdentity> {
     if (typeof token !== 'string' || token.length === 0) throw invalid('empty')
     if (token.length > options.maxTokenLength) {
@@ -107,44 +154,47 @@ export function createVerifier(input: AgentAuthOptions): Verifier {
         realm,
       })
     }
-    // The broker refuses anything that is not three base64url segments: refuse it here, no network.
-    if (!looksLikeJws(token)) throw invalid('malformed')
-    let verified: VerifiedToken
-    try {
-      verified = await strategy.verify(token)
-    } catch (err) {
-      if (err instanceof AgentAuthError) throw err
-      // An unexpected failure is never an acceptance and never a 401.
-      throw new AgentAuthError(infraCode, {
-        reason: 'unexpected_error',
-        cause: err,
+    return verifyKeyed(token, tokenKey(token))
+  }
+
+  /**
+   * The identity synchronously when the answer is cached, a promise otherwise. Throws
+   * synchronously for a request refused before verification or by a cached refusal.
+   */
+  function authenticateNow(request: AuthRequest): AgentIdentity | Promise<AgentIdentity> {
+    if (request.url !== undefined && hasQueryToken(request.url)) {
+      throw new AgentAuthError('invalid_request', {
+        detail: 'access tokens are accepted only in the Authorization header',
+        reason: 'query_token',
         realm,
-        retryAfterSeconds: options.retryAfterSeconds,
       })
     }
-    admit(verified.claims)
-    return toIdentity(verified.claims, { source: verified.source, cacheAgeMs: verified.cacheAgeMs })
+    const token = readBearer(request.headers, request.rawHeaders, extractOptions)
+    const key = tokenKey(token)
+    let hit: VerifiedToken | undefined
+    try {
+      hit = strategy.peek?.(key)
+    } catch (err) {
+      throw unexpected(err)
+    }
+    // A cache entry only ever exists for a token that passed every syntax check.
+    if (hit !== undefined) return identify(hit)
+    assertBearerSyntax(token, realm)
+    return verifyKeyed(token, key)
   }
 
   return Object.freeze({
     options,
     verifyToken,
     authenticate(request: AuthRequest): Promise<AgentIdentity> {
-      let token: string
       try {
-        if (request.url !== undefined && hasQueryToken(request.url)) {
-          throw new AgentAuthError('invalid_request', {
-            detail: 'access tokens are accepted only in the Authorization header',
-            reason: 'query_token',
-            realm,
-          })
-        }
-        token = extractBearer(request.headers, request.rawHeaders, extractOptions)
+        const result = authenticateNow(request)
+        return result instanceof Promise ? result : Promise.resolve(result)
       } catch (err) {
         return Promise.reject(err)
       }
-      return verifyToken(token)
     },
+    [kAuthenticateFast]: authenticateNow,
     stats(): VerifierStats {
       return { brokerCalls: remote?.brokerCalls ?? 0, cacheEntries: remote?.cache.size ?? 0 }
     },
@@ -156,6 +206,24 @@ export function createVerifier(input: AgentAuthOptions): Verifier {
       }
     },
   })
+}
+
+const kAuthenticateFast = Symbol('agentwrit-verify.authenticateFast')
+
+/**
+ * For adapters: authenticate, returning the identity synchronously when the answer is cached
+ * (no promise on the warm path) and a promise otherwise; may throw synchronously.
+ */
+export function authenticateFast(
+  verifier: Verifier,
+  request: AuthRequest,
+): AgentIdentity | Promise<AgentIdentity> {
+  const fast = (verifier as FastVerifier)[kAuthenticateFast]
+  return fast === undefined ? verifier.authenticate(request) : fast(request)
+}
+
+type FastVerifier = Verifier & {
+  [kAuthenticateFast]?: (request: AuthRequest) => AgentIdentity | Promise<AgentIdentity>
 }
 
 /** Whether a value is a {@link Verifier} (adapters accept either options or a verifier). */
