@@ -265,6 +265,8 @@ class DevBrokerImpl implements DevBroker {
   #requests: Record<string, number> = {}
   #adminToken: string | undefined
   #appToken: string | undefined
+  #appLogin: Promise<string> | undefined
+  #adminLogin: Promise<string> | undefined
   readonly sampleApp: SampleAppCredentials | null
 
   constructor(
@@ -529,22 +531,38 @@ class DevBrokerImpl implements DevBroker {
 
   async adminToken(): Promise<string> {
     if (this.#stillGood(this.#adminToken)) return this.#adminToken
-    const r = (await expectJson(this.url, 'POST', '/v1/admin/auth', 200, {
-      headers: { 'X-Forwarded-For': HELPER_IP },
-      body: { secret: this.adminSecret },
-    })) as { access_token: string }
-    this.#adminToken = r.access_token
-    return r.access_token
+    // Concurrent callers share one login, so parallel helpers never hit the rate limit.
+    this.#adminLogin ??= (async () => {
+      try {
+        const r = (await expectJson(this.url, 'POST', '/v1/admin/auth', 200, {
+          headers: { 'X-Forwarded-For': HELPER_IP },
+          body: { secret: this.adminSecret },
+        })) as { access_token: string }
+        this.#adminToken = r.access_token
+        return r.access_token
+      } finally {
+        this.#adminLogin = undefined
+      }
+    })()
+    return this.#adminLogin
   }
 
   async #sampleAppToken(): Promise<string> {
     if (this.#stillGood(this.#appToken)) return this.#appToken
     const app = this.sampleApp as SampleAppCredentials
-    const r = (await expectJson(this.url, 'POST', '/v1/app/auth', 200, {
-      body: { client_id: app.clientId, client_secret: app.clientSecret },
-    })) as { access_token: string }
-    this.#appToken = r.access_token
-    return r.access_token
+    // Concurrent callers share one app login (app auth allows a burst of 3 per client_id).
+    this.#appLogin ??= (async () => {
+      try {
+        const r = (await expectJson(this.url, 'POST', '/v1/app/auth', 200, {
+          body: { client_id: app.clientId, client_secret: app.clientSecret },
+        })) as { access_token: string }
+        this.#appToken = r.access_token
+        return r.access_token
+      } finally {
+        this.#appLogin = undefined
+      }
+    })()
+    return this.#appLogin
   }
 
   async createAgent(options: CreateAgentOptions): Promise<CreatedAgent> {

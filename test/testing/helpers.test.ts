@@ -64,3 +64,20 @@ describe('DevBroker helpers', () => {
     )
   })
 })
+
+describe('helpers under concurrency', () => {
+  it('parallel createAgent calls share one app login (no 429 from the app-auth rate limit)', async () => {
+    const b = await startDevBroker()
+    try {
+      const agents = await Promise.all(
+        Array.from({ length: 12 }, (_, i) =>
+          b.createAgent({ orchId: 'o', taskId: `parallel-${i}`, scope: ['read:data:x'] }),
+        ),
+      )
+      expect(new Set(agents.map((a) => a.agentId)).size).toBe(12)
+      expect(b.stats.requests['/v1/app/auth']).toBe(1)
+    } finally {
+      await b.close()
+    }
+  })
+})
