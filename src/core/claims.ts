@@ -82,7 +82,14 @@ export interface AgentIdentity {
   }
 }
 
-const SPIFFE_AGENT = /^spiffe:\/\/([a-z0-9._-]+)\/agent\/[A-Za-z0-9._-]+\/[A-Za-z0-9._-]+\/[A-Za-z0-9._-]+$/
+/**
+ * `spiffe://<trust-domain>/agent/<orch>/<task>/<instance>`. Path segments as go-spiffe builds them:
+ * `[A-Za-z0-9._-]+` but never `.` or `..`.
+ */
+const SEGMENT = '(?!\\.\\.?/)[A-Za-z0-9._-]+'
+const SPIFFE_AGENT = new RegExp(
+  `^spiffe://([a-z0-9._-]+)/agent/${SEGMENT}/${SEGMENT}/(?!\\.\\.?$)[A-Za-z0-9._-]+$`,
+)
 
 function isStringArray(v: unknown): v is string[] {
   return Array.isArray(v) && v.every((s) => typeof s === 'string')

@@ -33,11 +33,15 @@ export function createHybridStrategy(
   remote: TokenStrategy,
   options: HybridStrategyOptions = {},
 ): TokenStrategy {
+  /**
+   * The broker's answer only says "still valid" (revocation, release): the identity comes from the
+   * claims whose signature was just checked, never from the broker's unsigned copy.
+   */
   function agree(checked: VerifiedToken, answer: VerifiedToken): VerifiedToken {
     if (answer.claims.jti !== checked.claims.jti || answer.claims.sub !== checked.claims.sub) {
       throw new AgentAuthError('invalid_token', { reason: 'claims_mismatch', realm: options.realm })
     }
-    return answer
+    return { claims: checked.claims, source: answer.source, cacheAgeMs: answer.cacheAgeMs }
   }
   return {
     peek(key: string): VerifiedToken | undefined {

@@ -9,6 +9,7 @@ import { type CryptoKey, compactVerify } from 'jose'
 import { tokenKey, VerificationCache } from './cache.js'
 import { type AgentWritClaims, parseClaims } from './claims.js'
 import { AgentAuthError, isAgentAuthError } from './errors.js'
+import { parseBrokerPayload } from './go-claims-json.js'
 import { createKeySource, type KeySelector, type KeySource } from './key-source.js'
 import type { ResolvedOptions } from './options.js'
 import type { TokenStrategy, VerifiedToken } from './strategy.js'
@@ -113,12 +114,9 @@ export function createLocalStrategy(options: ResolvedOptions): TokenStrategy {
     if (!SIGNATURE.test(segments[2] ?? '')) throw invalid('bad_signature')
     const candidates = await keys.keysFor(selector)
     const payload = await verifySignature(token, candidates)
-    let raw: unknown
-    try {
-      raw = JSON.parse(utf8.decode(payload))
-    } catch {
-      throw invalid('malformed_claims')
-    }
+    // Decoded as the broker decodes it, or refused (Go field-name folding, int64 time claims).
+    const raw = parseBrokerPayload(utf8.decode(payload))
+    if (raw === null) throw invalid('malformed_claims')
     const claims = parseClaims(raw)
     if (claims === null) throw invalid('malformed_claims')
     const nowMs = options.now()

@@ -58,6 +58,12 @@ export interface AgentAuthOptions {
   timeoutMs?: number
   /** `Retry-After` value, in seconds, on 503 answers. Default `5`. */
   retryAfterSeconds?: number
+  /**
+   * After the broker fails for a token (down, timeout, 5xx, unreadable answer), answer 503 for that
+   * token without asking again for this long, in milliseconds, so an outage does not turn every
+   * request into a broker call. Never longer than `retryAfterSeconds`. `0` = off. Default `1000`.
+   */
+  brokerFailureMemoMs?: number
 
   /** Required `iss` claim. Default: not checked (the core broker issues `iss: ""` unless `AA_ISSUER` is set). */
   issuer?: string
@@ -103,6 +109,7 @@ export interface ResolvedOptions {
   readonly cacheMaxEntries: number
   readonly timeoutMs: number
   readonly retryAfterSeconds: number
+  readonly brokerFailureMemoMs: number
   readonly issuer: string | undefined
   readonly audience: readonly string[] | undefined
   readonly trustDomain: string | undefined
@@ -125,6 +132,7 @@ export const DEFAULTS = Object.freeze({
   cacheMaxEntries: 10_000,
   timeoutMs: 2_000,
   retryAfterSeconds: DEFAULT_RETRY_AFTER_SECONDS,
+  brokerFailureMemoMs: 1_000,
   maxTokenLength: 8_192,
   clockToleranceSeconds: 0,
   jwksCooldownMs: 30_000,
@@ -142,6 +150,7 @@ const KNOWN = new Set<string>([
   'cacheMaxEntries',
   'timeoutMs',
   'retryAfterSeconds',
+  'brokerFailureMemoMs',
   'issuer',
   'audience',
   'trustDomain',
@@ -288,6 +297,13 @@ export function resolveOptions(input: AgentAuthOptions | undefined): ResolvedOpt
       DEFAULTS.retryAfterSeconds,
       0,
       86_400,
+    ),
+    brokerFailureMemoMs: intIn(
+      'brokerFailureMemoMs',
+      input.brokerFailureMemoMs,
+      DEFAULTS.brokerFailureMemoMs,
+      0,
+      60_000,
     ),
     issuer: input.issuer,
     audience,

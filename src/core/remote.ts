@@ -8,6 +8,8 @@
  * - timeouts, connection errors, non-200 and unreadable answers are never cached (503);
  * - concurrent requests for one uncached token share one broker call.
  */
+
+import { LRUCache } from 'lru-cache'
 import { type BrokerClient, createBrokerClient } from './broker-client.js'
 import { tokenKey, VerificationCache } from './cache.js'
 import { AgentAuthError } from './errors.js'
@@ -33,6 +35,20 @@ export function createRemoteStrategy(
 ): RemoteStrategy {
   const cache = new VerificationCache({ max: options.cacheMaxEntries, now: options.now })
   let brokerCalls = 0
+  /**
+   * Tokens whose broker check just failed (down, timeout, 5xx…): for a moment they are answered
+   * 503 without asking again, so an outage does not turn every request into a broker call.
+   */
+  const failureTtlMs = Math.min(options.brokerFailureMemoMs, options.retryAfterSeconds * 1000)
+  const failures =
+    failureTtlMs > 0
+      ? new LRUCache<string, AgentAuthError>({
+          max: options.cacheMaxEntries,
+          ttl: failureTtlMs,
+          perf: { now: options.now },
+          ttlResolution: 0,
+        })
+      : undefined
 
   function invalid(reason: string): AgentAuthError {
     return new AgentAuthError('invalid_token', { reason, realm: options.realm })
@@ -66,7 +82,15 @@ export function createRemoteStrategy(
       return { claims: lookup.outcome.claims, source: 'cache', cacheAgeMs: lookup.ageMs }
     },
     async verify(token: string, key = tokenKey(token)): Promise<VerifiedToken> {
-      const lookup = await cache.run(key, () => ask(token))
+      const recent = failures?.get(key)
+      if (recent !== undefined) throw recent
+      let lookup: Awaited<ReturnType<typeof cache.run>>
+      try {
+        lookup = await cache.run(key, () => ask(token))
+      } catch (err) {
+        if (err instanceof AgentAuthError && err.status === 503) failures?.set(key, err)
+        throw err
+      }
       if (!lookup.outcome.valid) throw invalid('rejected_by_broker')
       return {
         claims: lookup.outcome.claims,
@@ -76,6 +100,7 @@ export function createRemoteStrategy(
     },
     async close() {
       cache.clear()
+      failures?.clear()
       await client.close()
     },
   }

@@ -196,8 +196,13 @@ describe('remote strategy', () => {
       expect(e.headers['Retry-After']).toBe('5')
       expect(e.message).not.toContain(tok)
       expect(s.cache.size).toBe(0)
-      // the broker comes back: the next request asks again and succeeds
+      // within a second the failure is remembered: 503 again without asking the broker
+      const asked = stub.requests.length
+      await expectCode(s.verify(tok), 'broker_unavailable')
+      expect(stub.requests.length).toBe(asked)
+      // the broker comes back: once the memo has lapsed the next request asks again and succeeds
       stub.handler = (_q, _b, res) => json(res, 200, { valid: true, claims: claims() })
+      t += 1_001
       expect((await s.verify(tok)).source).toBe('broker')
     })
 

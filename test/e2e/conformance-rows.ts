@@ -296,7 +296,7 @@ export const ROWS: Row[] = [
   },
   {
     name: 'broker down → 503 with Retry-After, never 401',
-    req: (f) => ({ path: '/me', headers: bearer(f.agent) }),
+    req: (f) => ({ path: '/me', headers: bearer(f.spare[0]!) }),
     fault: { kind: 'down' },
     status: 503,
     code: 'broker_unavailable',
@@ -314,7 +314,7 @@ export const ROWS: Row[] = [
   },
   {
     name: 'broker slower than the timeout → 503',
-    req: (f) => ({ path: '/me', headers: bearer(f.agent) }),
+    req: (f) => ({ path: '/me', headers: bearer(f.spare[1]!) }),
     fault: { kind: 'slow', delayMs: 1_500 },
     status: 503,
     code: 'broker_unavailable',
@@ -330,7 +330,7 @@ export const ROWS: Row[] = [
   },
   {
     name: 'broker 500 → 503',
-    req: (f) => ({ path: '/me', headers: bearer(f.agent) }),
+    req: (f) => ({ path: '/me', headers: bearer(f.spare[2]!) }),
     fault: { kind: 'status', status: 500 },
     status: 503,
     code: 'broker_unavailable',
@@ -346,7 +346,7 @@ export const ROWS: Row[] = [
   },
   {
     name: 'broker answers HTML → 503',
-    req: (f) => ({ path: '/me', headers: bearer(f.agent) }),
+    req: (f) => ({ path: '/me', headers: bearer(f.spare[3]!) }),
     fault: { kind: 'garbage' },
     status: 503,
     code: 'broker_unavailable',
@@ -362,7 +362,7 @@ export const ROWS: Row[] = [
   },
   {
     name: 'broker answers valid:"yes" → 503',
-    req: (f) => ({ path: '/me', headers: bearer(f.agent) }),
+    req: (f) => ({ path: '/me', headers: bearer(f.spare[4]!) }),
     fault: { kind: 'json', body: { valid: 'yes' } },
     status: 503,
     code: 'broker_unavailable',

@@ -28,6 +28,9 @@ export interface Fixtures {
   orchestratorId: string
   /** The deployer's own (not delegated) token, scope write:deploy:web-service. */
   deployerOwn: string
+  /** Distinct valid agent tokens (read:data:customer-7), one per broker-fault row: a failed broker
+   * check is remembered per token for a moment (no retry storm), so each fault needs its own. */
+  spare: string[]
   /** A fresh agent token every call (for tests that must start with a cold cache). */
   fresh(scope?: string[]): Promise<string>
 }
@@ -100,6 +103,18 @@ export async function makeFixtures(): Promise<Fixtures & { close(): Promise<void
     to: deployer.agentId,
     scope: ['write:deploy:web-service'],
   })
+  const spare: string[] = []
+  for (let i = 0; i < 6; i++) {
+    spare.push(
+      (
+        await broker.createAgent({
+          orchId: 'order-worker',
+          taskId: `spare-${i}`,
+          scope: ['read:data:customer-7'],
+        })
+      ).accessToken,
+    )
+  }
   let n = 0
   return {
     broker,
@@ -115,6 +130,7 @@ export async function makeFixtures(): Promise<Fixtures & { close(): Promise<void
     delegated: delegated.accessToken,
     orchestratorId: orch.agentId,
     deployerOwn: deployer.accessToken,
+    spare,
     async fresh(scope = ['read:data:customer-7', 'write:data:order-1']) {
       n++
       return (await broker.createAgent({ orchId: 'order-worker', taskId: `fresh-${n}`, scope })).accessToken
