@@ -1,0 +1,342 @@
+/**
+ * Shared harness of the hostile suite: one development broker per test file, the same protected
+ * service (test/e2e/apps.ts) on Express, Koa and Fastify in remote, local and hybrid mode (nine
+ * apps, reused by every case), broker-signed token factories, a raw-socket sender for requests the
+ * Node HTTP client refuses to send, and one assertion helper for refusals.
+ *
+ * Broker-call expectations are stated per (mode, adapter) with {@link Calls}:
+ * - `never`     no mode asks the broker (refused before any verification: extraction, syntax);
+ * - `remote`    only remote mode asks (hybrid refuses locally first: bad signature, expiry, …);
+ * - `verified`  remote and hybrid ask (the token verifies; the answer is decided after);
+ * - `route`     like `verified`, but Fastify refuses a bad route parameter before authenticating.
+ */
+import { randomBytes } from 'node:crypto'
+import { connect } from 'node:net'
+import { describe, expect, it } from 'vitest'
+import type { AgentAuthOptions } from '../../src/index.js'
+import { type CreatedAgent, type DevBroker, type FaultMode, startDevBroker } from '../../src/testing/index.js'
+import { ADAPTERS, type AdapterName, buildApp, type RunningApp } from '../e2e/apps.js'
+import { type RawRequest, type RawResponse, send } from '../helpers/http.js'
+
+export type Mode = 'remote' | 'local' | 'hybrid'
+export const MODES: readonly Mode[] = ['remote', 'local', 'hybrid']
+export { ADAPTERS, type AdapterName, type RunningApp }
+
+export const REALM = 'Bearer realm="agentwrit"'
+export const INVALID_TOKEN = `${REALM}, error="invalid_token", error_description="token is invalid or expired"`
+export const INVALID_REQUEST = /^Bearer realm="agentwrit", error="invalid_request"/
+
+/** Which (mode, adapter) pairs are expected to call the broker's validate endpoint. */
+export type Calls = 'never' | 'remote' | 'verified' | 'route'
+
+export function brokerExpected(calls: Calls, mode: Mode, adapter: AdapterName): boolean {
+  switch (calls) {
+    case 'never':
+      return false
+    case 'remote':
+      return mode === 'remote'
+    case 'verified':
+      return mode !== 'local'
+    case 'route':
+      return mode !== 'local' && adapter !== 'fastify'
+  }
+}
+
+/** Trust domain of the dev broker; every hostile app is configured with it. */
+export const TRUST_DOMAIN = 'agentwrit.local'
+
+/** Options of one mode: no caching unless `extra` says so, so broker calls are per request. */
+export function optionsFor(
+  mode: Mode,
+  broker: DevBroker,
+  extra: Partial<AgentAuthOptions> = {},
+): AgentAuthOptions {
+  const base: AgentAuthOptions = {
+    cacheTtlMs: 0,
+    negativeCacheTtlMs: 0,
+    timeoutMs: 500,
+    trustDomain: TRUST_DOMAIN,
+  }
+  const source =
+    mode === 'remote'
+      ? { broker: broker.url }
+      : mode === 'local'
+        ? { jwksUri: broker.jwksUrl }
+        : { broker: broker.url, jwksUri: broker.jwksUrl }
+  return { ...base, ...source, ...extra }
+}
+
+/** A separate app (its own verifier and cache) on the environment's broker. Close it yourself. */
+export function buildAppFor(
+  env: HostileEnv,
+  mode: Mode,
+  adapter: AdapterName,
+  extra: Partial<AgentAuthOptions> = {},
+): Promise<RunningApp> {
+  return buildApp(adapter, optionsFor(mode, env.broker, extra))
+}
+
+export interface HostileEnv {
+  readonly broker: DevBroker
+  /** `read:data:customer-7`, `write:data:order-1` (task `process-ord-1`). */
+  readonly agent: CreatedAgent
+  /** `read:analytics:bank`, `write:reports:bank`. */
+  readonly bank: CreatedAgent
+  readonly apps: Readonly<Record<Mode, Readonly<Record<AdapterName, RunningApp>>>>
+  /** Whole Unix seconds now. */
+  now(): number
+  /** The standard agent payload (`agent`'s identity, 300 s, a fresh jti), with overrides. */
+  claims(over?: Record<string, unknown>): Record<string, unknown>
+  /** Broker-signed token for {@link HostileEnv.claims}(over), with the broker's header unless given. */
+  sign(over?: Record<string, unknown>, header?: Record<string, unknown> | string): string
+  /** The broker's default header with overrides (`undefined` removes a member). */
+  header(over?: Record<string, unknown>): Record<string, unknown>
+  close(): Promise<void>
+}
+
+export function jti(): string {
+  return randomBytes(16).toString('hex')
+}
+
+/** Start a broker, two agents and the nine apps. */
+export async function startHostileEnv(extra: Partial<AgentAuthOptions> = {}): Promise<HostileEnv> {
+  const broker = await startDevBroker()
+  const agent = await broker.createAgent({
+    orchId: 'order-worker',
+    taskId: 'process-ord-1',
+    scope: ['read:data:customer-7', 'write:data:order-1'],
+  })
+  const bank = await broker.createAgent({
+    orchId: 'nightly-pipeline',
+    taskId: 'etl-bank',
+    scope: ['read:analytics:bank', 'write:reports:bank'],
+  })
+  const apps = {} as Record<Mode, Record<AdapterName, RunningApp>>
+  for (const mode of MODES) {
+    apps[mode] = {} as Record<AdapterName, RunningApp>
+    for (const adapter of ADAPTERS)
+      apps[mode][adapter] = await buildApp(adapter, optionsFor(mode, broker, extra))
+  }
+  const now = () => Math.floor(Date.now() / 1000)
+  const claims = (over: Record<string, unknown> = {}) => {
+    const t = now()
+    const base: Record<string, unknown> = {
+      iss: '',
+      sub: agent.agentId,
+      exp: t + 300,
+      nbf: t,
+      iat: t,
+      jti: jti(),
+      scope: ['read:data:customer-7', 'write:data:order-1'],
+      task_id: 'process-ord-1',
+      orch_id: 'order-worker',
+    }
+    const out: Record<string, unknown> = { ...base }
+    for (const [k, v] of Object.entries(over)) {
+      if (v === undefined) delete out[k]
+      else out[k] = v
+    }
+    return out
+  }
+  const header = (over: Record<string, unknown> = {}) => {
+    const out: Record<string, unknown> = { alg: 'EdDSA', typ: 'JWT', kid: broker.kid }
+    for (const [k, v] of Object.entries(over)) {
+      if (v === undefined) delete out[k]
+      else out[k] = v
+    }
+    return out
+  }
+  return {
+    broker,
+    agent,
+    bank,
+    apps,
+    now,
+    claims,
+    header,
+    sign: (over, h) => broker.signToken(claims(over), h),
+    async close() {
+      for (const mode of MODES) for (const adapter of ADAPTERS) await apps[mode][adapter].close()
+      await broker.close()
+    },
+  }
+}
+
+/** What a case expects from one app. */
+export interface Expect {
+  status: number
+  /** Problem `error_code` (refusals). */
+  code?: string
+  /** Exact challenge, a pattern, `null` for none, `undefined` for "not checked". */
+  challenge?: string | RegExp | null
+}
+
+/**
+ * Send `req` to `app` and check status, challenge, problem body (refusals never echo a token),
+ * and the broker-call delta. Returns the response.
+ */
+export async function expectAnswer(
+  env: HostileEnv,
+  app: RunningApp,
+  req: RawRequest,
+  exp: Expect,
+  brokerCalled: boolean,
+  secrets: readonly string[] = [],
+): Promise<RawResponse> {
+  const before = env.broker.stats.validateCalls
+  const res = await send(app.url, req)
+  const calls = env.broker.stats.validateCalls - before
+  expect.soft(res.status, `status of ${req.method ?? 'GET'} ${req.path}`).toBe(exp.status)
+  const challenge = res.headers['www-authenticate']
+  if (exp.challenge === null) expect.soft(challenge).toBeUndefined()
+  else if (typeof exp.challenge === 'string') expect.soft(challenge).toBe(exp.challenge)
+  else if (exp.challenge instanceof RegExp) expect.soft(challenge).toMatch(exp.challenge)
+  if (exp.code !== undefined) {
+    expect.soft(res.headers['content-type']).toMatch(/^application\/problem\+json/)
+    expect.soft(res.json?.error_code).toBe(exp.code)
+    expect.soft(res.json?.status).toBe(exp.status)
+    if (exp.status === 503) expect.soft(res.headers['retry-after']).toBe('5')
+    if (exp.status >= 400 && exp.status < 500) expect.soft(challenge).toBeDefined()
+  }
+  if (res.status >= 400) {
+    for (const s of secrets) {
+      const parts = s.split('.')
+      for (const p of parts) if (p.length >= 16) expect.soft(res.text).not.toContain(p)
+    }
+  }
+  if (brokerCalled) expect.soft(calls, 'broker validate calls').toBeGreaterThan(0)
+  else expect.soft(calls, 'broker validate calls').toBe(0)
+  return res
+}
+
+/** Shorthands for common refusals. */
+export const R = {
+  invalidToken: { status: 401, code: 'invalid_token', challenge: INVALID_TOKEN } as Expect,
+  missing: { status: 401, code: 'missing_token', challenge: REALM } as Expect,
+  badRequest: { status: 400, code: 'invalid_request', challenge: INVALID_REQUEST } as Expect,
+  badParam: { status: 400, code: 'invalid_scope_parameter', challenge: INVALID_REQUEST } as Expect,
+  forbidden: (scope: string): Expect => ({
+    status: 403,
+    code: 'insufficient_scope',
+    challenge: new RegExp(`error="insufficient_scope".*scope="${escapeRegExp(scope)}"$`),
+  }),
+  unavailable: { status: 503, code: 'broker_unavailable', challenge: null } as Expect,
+  keysUnavailable: { status: 503, code: 'key_source_unavailable', challenge: null } as Expect,
+  ok: { status: 200, challenge: null } as Expect,
+}
+
+export function escapeRegExp(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+}
+
+export function bearer(token: string): Record<string, string> {
+  return { authorization: `Bearer ${token}` }
+}
+
+/** base64url of a string or bytes. */
+export function b64u(v: string | Uint8Array): string {
+  return Buffer.from(v).toString('base64url')
+}
+
+/** A token's three segments. */
+export function segments(token: string): [string, string, string] {
+  const [h, p, s] = token.split('.')
+  return [h!, p!, s!]
+}
+
+/** Change one character in the middle of the signature (always a different signature). */
+export function forgeSignature(token: string): string {
+  const [h, p, s] = segments(token)
+  const c = s[10] === 'A' ? 'B' : 'A'
+  return `${h}.${p}.${s.slice(0, 10)}${c}${s.slice(11)}`
+}
+
+/**
+ * Send bytes on a raw TCP connection and read until the server closes it (or `timeoutMs`).
+ * For requests Node's HTTP client refuses to build (NUL bytes, obs-fold, duplicate names in two
+ * cases, absolute-form targets). Returns the status code of the first response (0 if none).
+ */
+export function rawHttp(
+  baseUrl: string,
+  text: string,
+  timeoutMs = 2000,
+): Promise<{ status: number; raw: string }> {
+  const url = new URL(baseUrl)
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(url.port), url.hostname)
+    const chunks: Buffer[] = []
+    const done = () => {
+      const raw = Buffer.concat(chunks).toString('latin1')
+      const m = /^HTTP\/1\.[01] (\d{3})/.exec(raw)
+      resolve({ status: m ? Number(m[1]) : 0, raw })
+    }
+    socket.setTimeout(timeoutMs, () => {
+      socket.destroy()
+      done()
+    })
+    socket.on('data', (c: Buffer) => chunks.push(c))
+    socket.on('end', done)
+    socket.on('close', done)
+    socket.on('error', (e) => (chunks.length ? done() : reject(e)))
+    socket.write(text, 'latin1')
+  })
+}
+
+/** One hostile HTTP scenario, run against every (mode, adapter) app. */
+export interface Case {
+  name: string
+  req: (env: HostileEnv) => RawRequest
+  /** Expected answer (remote mode; `modes` overrides), or a function of mode and adapter. */
+  expect: Expect | ((mode: Mode, adapter: AdapterName) => Expect)
+  calls: Calls
+  /** What differs per mode, and why. */
+  modes?: Partial<Record<Mode, Partial<Expect> & { calls?: Calls; why: string }>>
+  /** A broker fault in force while the request is sent. */
+  fault?: (env: HostileEnv) => FaultMode
+  /** Extra check on the response. */
+  check?: (res: RawResponse, env: HostileEnv, mode: Mode, adapter: AdapterName) => void
+}
+
+/** Register `cases` × MODES × ADAPTERS as tests against the file's shared environment. */
+export function runCases(title: string, getEnv: () => HostileEnv, cases: readonly Case[]): void {
+  describe.each(MODES)(`${title} (%s mode)`, (mode) => {
+    describe.each(ADAPTERS)('%s', (adapter) => {
+      it.each(cases)('$name', async (c) => {
+        const env = getEnv()
+        const base = typeof c.expect === 'function' ? c.expect(mode, adapter) : c.expect
+        const override = c.modes?.[mode]
+        // An override naming a status replaces the whole expectation (code and challenge included).
+        const exp: Expect =
+          override?.status !== undefined
+            ? { status: override.status, code: override.code, challenge: override.challenge }
+            : { ...base, ...override }
+        const calls = override?.calls ?? c.calls
+        const req = c.req(env)
+        const secrets = [env.agent.accessToken, env.bank.accessToken, ...tokensIn(req)]
+        if (c.fault) env.broker.fault(c.fault(env))
+        let res: RawResponse
+        try {
+          res = await expectAnswer(
+            env,
+            env.apps[mode][adapter],
+            req,
+            exp,
+            brokerExpected(calls, mode, adapter),
+            secrets,
+          )
+        } finally {
+          if (c.fault) env.broker.fault(null)
+        }
+        c.check?.(res, env, mode, adapter)
+      })
+    })
+  })
+}
+
+function tokensIn(req: RawRequest): string[] {
+  const out: string[] = []
+  for (const v of Object.values(req.headers ?? {})) {
+    for (const s of Array.isArray(v) ? v : [v]) out.push(...s.split(/\s+/).filter((x) => x.includes('.')))
+  }
+  return out
+}
