@@ -5,6 +5,7 @@
  * `scope_is_subset()` checks.
  */
 import type { DevBroker } from '../../src/testing/index.js'
+import { callService } from '../shared.js'
 
 export interface OrderWorkerResult {
   readonly agentId: string
@@ -21,28 +22,6 @@ interface Answer {
   status?: string
   error_code?: string
   detail?: string
-}
-
-async function call(
-  serviceUrl: string,
-  token: string,
-  method: string,
-  path: string,
-  body?: unknown,
-): Promise<{ status: number; json: Answer | null; challenge: string | null }> {
-  const res = await fetch(new URL(path, serviceUrl), {
-    method,
-    headers: {
-      authorization: `Bearer ${token}`,
-      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-    },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  })
-  return {
-    status: res.status,
-    json: (await res.json().catch(() => null)) as Answer | null,
-    challenge: res.headers.get('www-authenticate'),
-  }
 }
 
 /**
@@ -74,34 +53,34 @@ export async function runOrderWorker(options: {
   log('')
 
   try {
-    const read = await call(serviceUrl, agent.accessToken, 'GET', `/customers/${customerId}`)
+    const read = await callService<Answer>(serviceUrl, agent.accessToken, 'GET', `/customers/${customerId}`)
     statuses.readOwnCustomer = read.status
     log(
       read.status === 200
-        ? `[READ]    GET /customers/${customerId} → 200: ${read.json?.name}, ${read.json?.tier} tier`
+        ? `[READ]    GET /customers/${customerId} → 200: ${read.body?.name}, ${read.body?.tier} tier`
         : `[DENIED]  GET /customers/${customerId} → ${read.status}`,
     )
 
-    const write = await call(serviceUrl, agent.accessToken, 'PUT', `/orders/${orderId}`, {
+    const write = await callService<Answer>(serviceUrl, agent.accessToken, 'PUT', `/orders/${orderId}`, {
       customer: customerId,
     })
     statuses.writeOwnOrder = write.status
     log(
       write.status === 200
-        ? `[WRITE]   PUT /orders/${orderId} → 200: order ${write.json?.status} for customer ${customerId}`
+        ? `[WRITE]   PUT /orders/${orderId} → 200: order ${write.body?.status} for customer ${customerId}`
         : `[DENIED]  PUT /orders/${orderId} → ${write.status}`,
     )
 
-    const other = await call(serviceUrl, agent.accessToken, 'GET', '/customers/cust-9999')
+    const other = await callService<Answer>(serviceUrl, agent.accessToken, 'GET', '/customers/cust-9999')
     statuses.readOtherCustomer = other.status
-    log(`[BLOCKED] GET /customers/cust-9999 → ${other.status} ${other.json?.error_code ?? ''}`)
+    log(`[BLOCKED] GET /customers/cust-9999 → ${other.status} ${other.body?.error_code ?? ''}`)
     log(`          WWW-Authenticate: ${other.challenge}`)
 
-    const otherOrder = await call(serviceUrl, agent.accessToken, 'PUT', '/orders/ord-0000', {
+    const otherOrder = await callService<Answer>(serviceUrl, agent.accessToken, 'PUT', '/orders/ord-0000', {
       customer: customerId,
     })
     statuses.writeOtherOrder = otherOrder.status
-    log(`[BLOCKED] PUT /orders/ord-0000 → ${otherOrder.status} ${otherOrder.json?.error_code ?? ''}`)
+    log(`[BLOCKED] PUT /orders/ord-0000 → ${otherOrder.status} ${otherOrder.body?.error_code ?? ''}`)
     log('')
   } finally {
     await broker.release(agent.accessToken)
@@ -112,10 +91,10 @@ export async function runOrderWorker(options: {
     log(`(waiting ${options.waitForCacheMs} ms: the service's revocation-staleness bound, its cacheTtlMs)`)
     await new Promise((r) => setTimeout(r, options.waitForCacheMs))
   }
-  const dead = await call(serviceUrl, agent.accessToken, 'GET', `/customers/${customerId}`)
+  const dead = await callService<Answer>(serviceUrl, agent.accessToken, 'GET', `/customers/${customerId}`)
   statuses.afterRelease = dead.status
   log(
-    `Confirmed: GET /customers/${customerId} → ${dead.status} ${dead.json?.error_code ?? ''} — "${dead.json?.detail}"`,
+    `Confirmed: GET /customers/${customerId} → ${dead.status} ${dead.body?.error_code ?? ''} — "${dead.body?.detail}"`,
   )
   return { agentId: agent.agentId, statuses }
 }
