@@ -22,7 +22,13 @@
  * ```
  * @module
  */
-import type { FastifyPluginAsync, FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify'
+import type {
+  FastifyPluginAsync,
+  FastifyReply,
+  FastifyRequest,
+  onRequestHookHandler,
+  preHandlerHookHandler,
+} from 'fastify'
 import fp from 'fastify-plugin'
 import { setupAdapter } from './core/adapter-setup.js'
 import type { AgentIdentity } from './core/claims.js'
@@ -49,11 +55,11 @@ declare module 'fastify' {
   }
   interface FastifyInstance {
     /** `preHandler` requiring every listed scope (templates filled from `request.params`, or functions). */
-    requireScope(...requirements: FastifyScopeRequirement[]): preHandlerAsyncHookHandler
+    requireScope(...requirements: FastifyScopeRequirement[]): preHandlerHookHandler
     /** `preHandler` requiring at least one of the listed scopes. */
-    requireAnyScope(...requirements: FastifyScopeRequirement[]): preHandlerAsyncHookHandler
+    requireAnyScope(...requirements: FastifyScopeRequirement[]): preHandlerHookHandler
     /** `preHandler` accepting only delegated tokens whose chain starts at one of these agents. */
-    requireDelegatedFrom(...roots: DelegationRootMatcher[]): preHandlerAsyncHookHandler
+    requireDelegatedFrom(...roots: DelegationRootMatcher[]): preHandlerHookHandler
     /** The verifier behind the plugin (stats, `verifyToken`). */
     agentVerifier: Verifier
   }
@@ -89,12 +95,10 @@ export interface FastifyAgentAuthOptions extends AgentAuthOptions {
   onError?: 'throw' | FastifyErrorHandler
 }
 
-const kGuards = Symbol('agentwrit-verify.guards')
 const kGuard = Symbol('agentwrit-verify.guard')
-const kDelegation = Symbol('agentwrit-verify.delegation')
 
-type GuardedConfig = { [kGuards]?: ScopeGuard<FastifyRequest>[]; [kDelegation]?: DelegationGuard }
-type MarkedHandler = preHandlerAsyncHookHandler & { [kGuard]?: ScopeGuard<FastifyRequest> }
+type MarkedHandler = preHandlerHookHandler & { [kGuard]?: ScopeGuard<FastifyRequest> }
+type HookDone = (err?: Error) => void
 
 /** Route parameter names of a Fastify route URL (`/a/:id/:b(^\\d+)` → id, b). */
 function routeParams(url: string): Set<string> {
@@ -142,26 +146,54 @@ const agentwritPlugin: FastifyPluginAsync<FastifyAgentAuthOptions> = async (fast
   fastify.decorateRequest('agent', null as unknown as AgentIdentity)
   fastify.decorate('agentVerifier', verifier)
 
-  function preHandler(
-    mode: 'all' | 'any',
-    requirements: FastifyScopeRequirement[],
-  ): preHandlerAsyncHookHandler {
-    const guard = compileScopeGuard<FastifyRequest>(mode, requirements)
-    const handler: MarkedHandler = async function agentwritScopeGuard(request, reply) {
-      try {
-        guard.enforce(
-          request.agent ?? undefined,
-          request.params as Record<string, unknown>,
-          request,
-          realm,
-          request.routeOptions.url ?? request.url,
-        )
-      } catch (err) {
-        if (!(err instanceof AgentAuthError) || err.code === 'configuration_error') throw err
-        await fail(err, request, reply)
-        return reply
-      }
+  /**
+   * Answer a refusal and end the hook: the configured handler replies, or (`'throw'`, or a
+   * configuration error, or a handler that sent nothing) Fastify's error handling does. Never lets
+   * the request through.
+   */
+  function refuse(err: unknown, request: FastifyRequest, reply: FastifyReply, done: HookDone): void {
+    if (!(err instanceof AgentAuthError) || err.code === 'configuration_error') {
+      done(err as Error)
+      return
     }
+    let rendered: void | Promise<void>
+    try {
+      rendered = fail(err, request, reply)
+    } catch (thrown) {
+      done(thrown as Error)
+      return
+    }
+    const finish = () => {
+      if (!reply.sent) done(err)
+    }
+    if (rendered instanceof Promise) rendered.then(finish, (thrown: unknown) => done(thrown as Error))
+    else finish()
+  }
+
+  /** Run `check` as a callback-style preHandler (no promise when it passes). */
+  function guardHook(check: (request: FastifyRequest) => void): MarkedHandler {
+    return function agentwritGuard(request: FastifyRequest, reply: FastifyReply, done: HookDone) {
+      try {
+        check(request)
+      } catch (err) {
+        refuse(err, request, reply, done)
+        return
+      }
+      done()
+    } as unknown as MarkedHandler
+  }
+
+  function preHandler(mode: 'all' | 'any', requirements: FastifyScopeRequirement[]): preHandlerHookHandler {
+    const guard = compileScopeGuard<FastifyRequest>(mode, requirements)
+    const handler = guardHook((request) =>
+      guard.enforce(
+        request.agent ?? undefined,
+        request.params as Record<string, unknown>,
+        request,
+        realm,
+        request.routeOptions.url ?? request.url,
+      ),
+    )
     handler[kGuard] = guard
     return handler
   }
@@ -169,23 +201,64 @@ const agentwritPlugin: FastifyPluginAsync<FastifyAgentAuthOptions> = async (fast
   fastify.decorate('requireAnyScope', (...r: FastifyScopeRequirement[]) => preHandler('any', r))
   fastify.decorate('requireDelegatedFrom', (...roots: DelegationRootMatcher[]) => {
     const guard = compileDelegationGuard(roots)
-    return async function agentwritDelegationGuard(request: FastifyRequest, reply: FastifyReply) {
-      try {
-        guard.enforce(request.agent ?? undefined, realm)
-      } catch (err) {
-        if (!(err instanceof AgentAuthError) || err.code === 'configuration_error') throw err
-        await fail(err, request, reply)
-        return reply
-      }
-    } as preHandlerAsyncHookHandler
+    return guardHook((request) => guard.enforce(request.agent ?? undefined, realm))
   })
 
-  // Compile route-config guards once, and check placeholders against the route's params at startup.
+  /**
+   * The authentication hook of one route: its guards are compiled once, at route definition, and
+   * closed over, so a request costs no lookups. A cached answer completes without a promise.
+   */
+  function authHook(
+    guards: readonly ScopeGuard<FastifyRequest>[],
+    delegation: DelegationGuard | undefined,
+  ): onRequestHookHandler {
+    const admitted = (request: FastifyRequest, agent: AgentIdentity) => {
+      request.agent = agent
+      delegation?.check(agent, realm)
+      for (const g of guards) g.check(agent, request.params as Record<string, unknown>, request, realm)
+    }
+    return function agentwritAuth(request, reply, done) {
+      let result: AgentIdentity | Promise<AgentIdentity>
+      try {
+        // A param that cannot be used in a scope is refused before any broker call.
+        for (const g of guards) g.checkParams(request.params as Record<string, unknown>, realm)
+        result = authenticateFast(verifier, request.raw)
+        if (!(result instanceof Promise)) admitted(request, result)
+      } catch (err) {
+        refuse(err, request, reply, done)
+        return
+      }
+      if (!(result instanceof Promise)) {
+        done()
+        return
+      }
+      result.then(
+        (agent) => {
+          try {
+            admitted(request, agent)
+          } catch (err) {
+            refuse(err, request, reply, done)
+            return
+          }
+          done()
+        },
+        (err: unknown) => refuse(err, request, reply, done),
+      )
+    }
+  }
+
+  // Every route of this context: compile its guards once, check placeholders against its params at
+  // startup, and put the authentication hook first among its onRequest hooks.
   fastify.addHook('onRoute', (route) => {
-    const config = (route.config ?? {}) as NonNullable<typeof route.config> & GuardedConfig
+    const config = (route.config ?? {}) as {
+      scope?: unknown
+      anyScope?: unknown
+      delegatedFrom?: unknown
+      agentAuth?: unknown
+    }
     const guards: ScopeGuard<FastifyRequest>[] = []
-    const all = asList(config.scope, 'scope', route.url)
-    const any = asList(config.anyScope, 'anyScope', route.url)
+    const all = asList(config.scope as string | string[] | undefined, 'scope', route.url)
+    const any = asList(config.anyScope as string | string[] | undefined, 'anyScope', route.url)
     if (all.length > 0) guards.push(compileScopeGuard('all', all))
     if (any.length > 0) guards.push(compileScopeGuard('any', any))
     for (const g of guards) assertPlaceholders(g, route.url, String(route.method))
@@ -193,49 +266,19 @@ const agentwritPlugin: FastifyPluginAsync<FastifyAgentAuthOptions> = async (fast
     for (const h of (Array.isArray(pre) ? pre : pre ? [pre] : []) as MarkedHandler[]) {
       if (h[kGuard]) assertPlaceholders(h[kGuard], route.url, String(route.method))
     }
-    const from = config.delegatedFrom
+    const from = config.delegatedFrom as DelegationRootMatcher | DelegationRootMatcher[] | undefined
     const delegation =
-      from === undefined
-        ? undefined
-        : compileDelegationGuard((Array.isArray(from) ? from : [from]) as DelegationRootMatcher[])
-    if (delegation) {
-      if (config.agentAuth === false) {
-        throw new TypeError(`agentwrit-verify: route ${route.url}: config.delegatedFrom needs agentAuth`)
-      }
-      Object.defineProperty(config, kDelegation, { value: delegation, enumerable: true, configurable: true })
-      route.config = config
-    }
-    if (guards.length > 0) {
-      if (config.agentAuth === false) {
+      from === undefined ? undefined : compileDelegationGuard(Array.isArray(from) ? from : [from])
+    if (config.agentAuth === false) {
+      if (guards.length > 0 || delegation) {
         throw new TypeError(
-          `agentwrit-verify: route ${route.url}: config.scope needs agentAuth, not agentAuth: false`,
+          `agentwrit-verify: route ${route.url}: config.scope/delegatedFrom need agentAuth, not agentAuth: false`,
         )
       }
-      Object.defineProperty(config, kGuards, { value: guards, enumerable: true, configurable: true })
-      route.config = config
+      return
     }
-  })
-
-  fastify.addHook('onRequest', async (request, reply) => {
-    const config = request.routeOptions.config as
-      | (typeof request.routeOptions.config & GuardedConfig)
-      | undefined
-    if (config?.agentAuth === false) return
-    const guards = config?.[kGuards]
-    try {
-      const params = request.params as Record<string, unknown>
-      // A param that cannot be used in a scope is refused before any broker call.
-      if (guards) for (const g of guards) g.checkParams(params, realm)
-      const result = authenticateFast(verifier, request.raw)
-      const agent = result instanceof Promise ? await result : result
-      request.agent = agent
-      config?.[kDelegation]?.check(agent, realm)
-      if (guards) for (const g of guards) g.check(agent, params, request, realm)
-    } catch (err) {
-      if (!(err instanceof AgentAuthError)) throw err
-      await fail(err, request, reply)
-      return reply
-    }
+    const own = route.onRequest
+    route.onRequest = [authHook(guards, delegation), ...(Array.isArray(own) ? own : own ? [own] : [])]
   })
 
   if (owned) fastify.addHook('onClose', async () => verifier.close())

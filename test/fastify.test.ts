@@ -84,6 +84,31 @@ describe('fastify plugin', () => {
     await expect(app.agentVerifier.verifyToken(token)).rejects.toBeTruthy()
   })
 
+  it('a custom onError that sends nothing never lets the request through (Fastify answers it)', async () => {
+    const seen: string[] = []
+    const app = Fastify()
+    await app.register(agentwrit, {
+      broker: broker.url,
+      onError: (err) => {
+        seen.push(err.code)
+      },
+    })
+    app.get('/me', async () => ({ reached: true }))
+    const res = await app.inject({ url: '/me' })
+    expect(seen).toEqual(['missing_token'])
+    expect(res.statusCode).toBe(401)
+    expect(res.body).not.toContain('reached')
+    await app.close()
+  })
+
+  it('an unknown route is a 404, not authenticated (the hook belongs to each route)', async () => {
+    const app = Fastify()
+    await app.register(agentwrit, { broker: broker.url })
+    app.get('/me', async () => ({}))
+    expect((await app.inject({ url: '/nope' })).statusCode).toBe(404)
+    await app.close()
+  })
+
   it('bad plugin options fail registration with a TypeError naming the option', async () => {
     const app = Fastify()
     await expect(app.register(agentwrit, { broker: broker.url, cacheTtlMs: -1 }).ready()).rejects.toThrow(

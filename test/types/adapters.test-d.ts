@@ -1,5 +1,5 @@
 import type { RequestHandler } from 'express'
-import Fastify, { type preHandlerAsyncHookHandler } from 'fastify'
+import Fastify, { type preHandlerHookHandler } from 'fastify'
 import type { Middleware as KoaMiddleware } from 'koa'
 import { describe, expectTypeOf, it } from 'vitest'
 import * as ex from '../../src/express.js'
@@ -65,7 +65,7 @@ describe('fastify', () => {
   it('types request.agent, route config and the decorators', async () => {
     const app = Fastify()
     await app.register(agentwrit, { broker: 'http://127.0.0.1:8080' } satisfies FastifyAgentAuthOptions)
-    expectTypeOf(app.requireScope('read:data:customer-:id')).toEqualTypeOf<preHandlerAsyncHookHandler>()
+    expectTypeOf(app.requireScope('read:data:customer-:id')).toEqualTypeOf<preHandlerHookHandler>()
     expectTypeOf(app.agentVerifier).toEqualTypeOf<Verifier>()
     app.get('/c/:id', { config: { scope: 'read:data:customer-:id' } }, async (request) => {
       expectTypeOf(request.agent).toEqualTypeOf<AgentIdentity>()
