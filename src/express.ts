@@ -145,7 +145,7 @@ function guard(mode: 'all' | 'any', requirements: ExpressScopeRequirement[]): Re
   return (req: StatefulRequest, res: Response, next: NextFunction) => {
     const state = req[kState]
     try {
-      compiled.enforce(req.agent, req.params, req, state?.realm, String(req.route?.path ?? req.path))
+      compiled.enforce(req.agent, req.params, req, state?.realm, () => String(req.route?.path ?? req.path))
     } catch (err) {
       refuse(err, req, res, next)
       return

@@ -191,7 +191,7 @@ const agentwritPlugin: FastifyPluginAsync<FastifyAgentAuthOptions> = async (fast
         request.params as Record<string, unknown>,
         request,
         realm,
-        request.routeOptions.url ?? request.url,
+        () => request.routeOptions.url ?? request.url,
       ),
     )
     handler[kGuard] = guard

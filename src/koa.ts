@@ -82,23 +82,47 @@ export function agentAuth(options: (AgentAuthOptions & KoaAuthOptions) | Verifie
     throw err
   })
   const state: AdapterState = { realm: verifier.options.realm, fail: render }
-  const middleware = (async (ctx: StatefulContext, next: Next) => {
+  // Plain functions, not async ones: a cached answer goes straight to next() with no extra promise.
+  const middleware = ((ctx: StatefulContext, next: Next) => {
     ctx[kState] = state
-    let agent: AgentIdentity
+    let result: AgentIdentity | Promise<AgentIdentity>
     try {
-      const result = authenticateFast(verifier, ctx.req)
-      agent = result instanceof Promise ? await result : result
+      result = authenticateFast(verifier, ctx.req)
     } catch (err) {
-      if (!(err instanceof AgentAuthError)) throw err
-      await state.fail(err, ctx)
-      return
+      return refuse(err, ctx)
     }
-    ctx.state.agent = agent
-    await next()
+    if (result instanceof Promise) {
+      return result.then(
+        (agent) => {
+          ctx.state.agent = agent
+          return next()
+        },
+        (err: unknown) => refuse(err, ctx),
+      )
+    }
+    ctx.state.agent = result
+    return next()
   }) as KoaAgentAuthMiddleware
   Object.defineProperty(middleware, 'verifier', { value: verifier })
   Object.defineProperty(middleware, 'close', { value: () => verifier.close() })
   return middleware
+}
+
+/**
+ * End the request with a refusal: rendered by the configured handler, or thrown (as a rejected
+ * promise) so Koa's error handling answers it. A misconfigured route (`configuration_error`) is the
+ * developer's bug and is always thrown, so Koa logs it as a 500.
+ */
+function refuse(err: unknown, ctx: StatefulContext): Promise<void> {
+  const state = ctx[kState]
+  if (!(err instanceof AgentAuthError) || err.code === 'configuration_error' || state === undefined) {
+    return Promise.reject(err)
+  }
+  try {
+    return Promise.resolve(state.fail(err, ctx))
+  } catch (thrown) {
+    return Promise.reject(thrown)
+  }
 }
 
 /** A scope requirement for Koa: a template string or `(ctx, agent) => scope(s)`. */
@@ -106,24 +130,19 @@ export type KoaScopeRequirement = ScopeRequirement<Context>
 
 function guard(mode: 'all' | 'any', requirements: KoaScopeRequirement[]): Middleware {
   const compiled = compileScopeGuard<Context>(mode, requirements)
-  return async (ctx: StatefulContext, next: Next) => {
-    const state = ctx[kState]
-    const route = (ctx as Context & { _matchedRoute?: unknown })._matchedRoute ?? ctx.path
+  return (ctx: StatefulContext, next: Next) => {
     try {
       compiled.enforce(
         ctx.state.agent,
         (ctx as Context & { params?: Record<string, unknown> }).params,
         ctx,
-        state?.realm,
-        String(route),
+        ctx[kState]?.realm,
+        () => String((ctx as Context & { _matchedRoute?: unknown })._matchedRoute ?? ctx.path),
       )
     } catch (err) {
-      // A misconfigured route is the developer's bug: throw it so Koa logs it as a 500.
-      if (!(err instanceof AgentAuthError) || err.code === 'configuration_error' || !state) throw err
-      await state.fail(err, ctx)
-      return
+      return refuse(err, ctx)
     }
-    await next()
+    return next()
   }
 }
 
@@ -147,16 +166,13 @@ export function requireAnyScope(...requirements: KoaScopeRequirement[]): Middlew
  */
 export function requireDelegatedFrom(...roots: DelegationRootMatcher[]): Middleware {
   const compiled = compileDelegationGuard(roots)
-  return async (ctx: StatefulContext, next: Next) => {
-    const state = ctx[kState]
+  return (ctx: StatefulContext, next: Next) => {
     try {
-      compiled.enforce(ctx.state.agent, state?.realm)
+      compiled.enforce(ctx.state.agent, ctx[kState]?.realm)
     } catch (err) {
-      if (!(err instanceof AgentAuthError) || err.code === 'configuration_error' || !state) throw err
-      await state.fail(err, ctx)
-      return
+      return refuse(err, ctx)
     }
-    await next()
+    return next()
   }
 }
 

@@ -36,14 +36,15 @@ export interface ScopeGuard<Req> {
   /**
    * What adapters call: first the configuration checks (an identity is present, i.e. the auth
    * middleware ran; every placeholder is a key of `params`, i.e. a route parameter), each a
-   * `configuration_error` (500) naming `route`; then {@link ScopeGuard.check}.
+   * `configuration_error` (500) naming the route (`route()` is only called then); then
+   * {@link ScopeGuard.check}.
    */
   enforce(
     agent: AgentIdentity | undefined,
     params: Readonly<Record<string, unknown>> | undefined,
     request: Req,
     realm: string | undefined,
-    route: string,
+    route: () => string,
   ): void
   /**
    * Fill the templates only: throws `invalid_scope_parameter` for a param that cannot be used in
@@ -132,7 +133,7 @@ export function compileScopeGuard<Req>(
       for (const name of placeholders) {
         if (!Object.hasOwn(p, name)) {
           throw new AgentAuthError('configuration_error', {
-            detail: `${caller}(): scope placeholder ":${name}" is not a parameter of route ${route}`,
+            detail: `${caller}(): scope placeholder ":${name}" is not a parameter of route ${route()}`,
             realm,
           })
         }
