@@ -212,18 +212,28 @@ const agentwritPlugin: FastifyPluginAsync<FastifyAgentAuthOptions> = async (fast
     guards: readonly ScopeGuard<FastifyRequest>[],
     delegation: DelegationGuard | undefined,
   ): onRequestHookHandler {
-    const admitted = (request: FastifyRequest, agent: AgentIdentity) => {
+    const none: readonly (readonly string[])[] = []
+    const admitted = (
+      request: FastifyRequest,
+      agent: AgentIdentity,
+      filled: readonly (readonly string[])[],
+    ) => {
       request.agent = agent
       delegation?.check(agent, realm)
-      for (const g of guards) g.check(agent, request.params as Record<string, unknown>, request, realm)
+      for (let i = 0; i < guards.length; i++) guards[i]!.checkPrepared(agent, filled[i]!, request, realm)
     }
     return function agentwritAuth(request, reply, done) {
       let result: AgentIdentity | Promise<AgentIdentity>
+      let filled = none
       try {
-        // A param that cannot be used in a scope is refused before any broker call.
-        for (const g of guards) g.checkParams(request.params as Record<string, unknown>, realm)
+        // Template scopes are filled before authentication: a param that cannot be used in a
+        // scope is refused before any broker call.
+        if (guards.length > 0) {
+          const params = request.params as Record<string, unknown>
+          filled = guards.map((g) => g.prepare(params, realm))
+        }
         result = authenticateFast(verifier, request.raw)
-        if (!(result instanceof Promise)) admitted(request, result)
+        if (!(result instanceof Promise)) admitted(request, result, filled)
       } catch (err) {
         refuse(err, request, reply, done)
         return
@@ -235,7 +245,7 @@ const agentwritPlugin: FastifyPluginAsync<FastifyAgentAuthOptions> = async (fast
       result.then(
         (agent) => {
           try {
-            admitted(request, agent)
+            admitted(request, agent, filled)
           } catch (err) {
             refuse(err, request, reply, done)
             return

@@ -52,6 +52,13 @@ export interface ScopeGuard<Req> {
    * without asking the broker.
    */
   checkParams(params: Readonly<Record<string, unknown>>, realm: string): void
+  /**
+   * {@link ScopeGuard.checkParams} that keeps the filled template scopes for
+   * {@link ScopeGuard.checkPrepared}, so an adapter that checks params first fills them once.
+   */
+  prepare(params: Readonly<Record<string, unknown>>, realm: string): readonly string[]
+  /** {@link ScopeGuard.check} with the template scopes already filled by {@link ScopeGuard.prepare}. */
+  checkPrepared(agent: AgentIdentity, filled: readonly string[], request: Req, realm: string): void
 }
 
 /** Compile a guard. Throws a `TypeError` for an empty list, a bad entry or a malformed template. */
@@ -76,13 +83,9 @@ export function compileScopeGuard<Req>(
     return templates.map((t) => t.fill(params, { realm }))
   }
 
-  function required(
-    agent: AgentIdentity,
-    params: Readonly<Record<string, unknown>>,
-    request: Req,
-    realm: string,
-  ) {
-    const out = fillTemplates(params, realm)
+  function withComputed(filled: readonly string[], agent: AgentIdentity, request: Req, realm: string) {
+    if (computed.length === 0) return filled
+    const out = [...filled]
     for (const fn of computed) {
       const value = fn(request, agent)
       const list = typeof value === 'string' ? [value] : value
@@ -97,13 +100,8 @@ export function compileScopeGuard<Req>(
     return out
   }
 
-  function check(
-    agent: AgentIdentity,
-    params: Readonly<Record<string, unknown>>,
-    request: Req,
-    realm: string,
-  ) {
-    const needed = required(agent, params, request, realm)
+  function checkPrepared(agent: AgentIdentity, filled: readonly string[], request: Req, realm: string) {
+    const needed = withComputed(filled, agent, request, realm)
     const held = agent.scope
     const ok =
       mode === 'all'
@@ -116,6 +114,15 @@ export function compileScopeGuard<Req>(
         realm,
       })
     }
+  }
+
+  function check(
+    agent: AgentIdentity,
+    params: Readonly<Record<string, unknown>>,
+    request: Req,
+    realm: string,
+  ) {
+    checkPrepared(agent, fillTemplates(params, realm), request, realm)
   }
 
   return Object.freeze({
@@ -143,5 +150,7 @@ export function compileScopeGuard<Req>(
     checkParams(params, realm) {
       fillTemplates(params, realm)
     },
+    prepare: fillTemplates,
+    checkPrepared,
   } satisfies ScopeGuard<Req>)
 }

@@ -42,13 +42,22 @@ export function parseScope(scope: string): ParsedScope | null {
  * @param held - a scope the token carries
  */
 export function scopeCovers(required: string, held: string): boolean {
-  const r = parseScope(required)
-  const h = parseScope(held)
-  if (r === null || h === null) return false
+  // Allocation-free (guards call this on every request): compare by positions, as parseScope splits.
+  if (typeof required !== 'string' || typeof held !== 'string') return false
+  const r1 = required.indexOf(':')
+  const h1 = held.indexOf(':')
+  if (r1 <= 0 || h1 <= 0) return false
+  const r2 = required.indexOf(':', r1 + 1)
+  const h2 = held.indexOf(':', h1 + 1)
+  if (r2 < 0 || r2 === r1 + 1 || r2 === required.length - 1) return false
+  if (h2 < 0 || h2 === h1 + 1 || h2 === held.length - 1) return false
+  // action and resource equal: the prefixes up to and including the second colon are equal
+  if (r2 !== h2) return false
+  for (let i = 0; i < h2; i++) if (required.charCodeAt(i) !== held.charCodeAt(i)) return false
+  // held identifier is exactly `*`, or the identifiers are equal
   return (
-    r.action === h.action &&
-    r.resource === h.resource &&
-    (h.identifier === '*' || h.identifier === r.identifier)
+    (h2 === held.length - 2 && held.charCodeAt(h2 + 1) === 0x2a) ||
+    (required.length === held.length && required === held)
   )
 }
 
