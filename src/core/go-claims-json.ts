@@ -152,6 +152,9 @@ export function parseBrokerPayload(text: string): unknown {
       }
     }
   }
+  // Fast path: when no digit in the text is followed by `.`, `e` or `E`, every number literal is a
+  // plain integer and the scan below cannot find anything to refuse.
+  if (!/[0-9][.eE]/.test(text)) return raw
   const numbers = topLevelNumbers(text)
   if (numbers === null) return null
   for (const [key, literal] of numbers) {

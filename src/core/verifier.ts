@@ -29,6 +29,12 @@ export interface AuthRequest {
   readonly rawHeaders?: readonly string[]
   /** Request target (path and query), used to refuse `access_token` in the query string. */
   readonly url?: string
+  /**
+   * The connection (Node's `req.socket`). A keep-alive connection usually repeats one token: the
+   * token's hash is remembered on the connection (compared by exact equality) so a repeat skips
+   * the SHA-256.
+   */
+  readonly socket?: object | null
 }
 
 /** Counters for logging and monitoring. */
@@ -170,7 +176,7 @@ export function createVerifier(input: AgentAuthOptions): Verifier {
       })
     }
     const token = readBearer(request.headers, request.rawHeaders, extractOptions)
-    const key = tokenKey(token)
+    const key = keyOnConnection(request.socket, token)
     let hit: VerifiedToken | undefined
     try {
       hit = strategy.peek?.(key)
@@ -209,6 +215,22 @@ export function createVerifier(input: AgentAuthOptions): Verifier {
 }
 
 const kAuthenticateFast = Symbol('agentwrit-verify.authenticateFast')
+const kLastToken = Symbol('agentwrit-verify.lastToken')
+
+/**
+ * `tokenKey(token)`, reusing the key computed for the previous request on the same connection when
+ * it carried exactly the same token. The memo lives and dies with the connection and is never a
+ * cache key, a log line or an error.
+ */
+function keyOnConnection(socket: object | null | undefined, token: string): string {
+  if (socket === undefined || socket === null) return tokenKey(token)
+  const holder = socket as { [kLastToken]?: { token: string; key: string } }
+  const last = holder[kLastToken]
+  if (last !== undefined && last.token === token) return last.key
+  const key = tokenKey(token)
+  holder[kLastToken] = { token, key }
+  return key
+}
 
 /**
  * For adapters: authenticate, returning the identity synchronously when the answer is cached
