@@ -1,0 +1,105 @@
+/**
+ * Broker child process: the development broker from dist (`agentwrit-verify/testing`), plus an
+ * RS256 JWKS endpoint for the koa-jwt + jwks-rsa anchor (jsonwebtoken cannot verify EdDSA).
+ * Driven by the orchestrator over IPC: { id, cmd, args } → { id, result | error }.
+ */
+import { generateKeyPairSync, randomBytes, sign } from 'node:crypto'
+import { createServer } from 'node:http'
+import { startDevBroker } from '../dist/testing/index.js'
+
+const ISSUER = 'https://broker.bench.invalid/'
+const AUDIENCE = 'bench-api'
+const TOKEN_TTL_S = 3600
+
+const broker = await startDevBroker({ issuer: ISSUER, audience: AUDIENCE })
+// A real agent, through the broker's own flow (app auth → launch token → challenge → register).
+const agent = await broker.createAgent({
+  orchId: 'bench',
+  taskId: 'customers',
+  scope: ['read:data:customer-42'],
+  maxTtl: TOKEN_TTL_S,
+})
+const template = JSON.parse(Buffer.from(agent.accessToken.split('.')[1], 'base64url').toString('utf8'))
+
+/** A new, valid token with the real agent's claims (same key order) and a fresh jti. */
+function claimsFor() {
+  const now = Math.floor(Date.now() / 1000)
+  const out = {}
+  for (const [k, v] of Object.entries(template)) out[k] = v
+  out.jti = randomBytes(16).toString('hex')
+  out.iat = now
+  out.nbf = now
+  out.exp = now + TOKEN_TTL_S
+  return out
+}
+
+function eddsaToken() {
+  return broker.signToken(claimsFor())
+}
+
+// RS256 issuer for the koa-jwt anchor: same claims, RSA-2048 key published as a JWKS.
+const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 })
+const rsaKid = 'bench-rs256'
+const rsaJwks = {
+  keys: [{ ...rsa.publicKey.export({ format: 'jwk' }), kid: rsaKid, alg: 'RS256', use: 'sig' }],
+}
+const rsaHeader = Buffer.from(JSON.stringify({ alg: 'RS256', typ: 'JWT', kid: rsaKid })).toString('base64url')
+
+function rs256Token() {
+  const payload = Buffer.from(JSON.stringify(claimsFor())).toString('base64url')
+  const input = `${rsaHeader}.${payload}`
+  return `${input}.${sign('sha256', Buffer.from(input), rsa.privateKey).toString('base64url')}`
+}
+
+const jwksServer = createServer((req, res) => {
+  if (req.url === '/rs256/jwks') {
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(rsaJwks))
+  } else {
+    res.writeHead(404).end()
+  }
+})
+await new Promise((resolve) => jwksServer.listen(0, '127.0.0.1', resolve))
+
+const commands = {
+  info: () => ({
+    url: broker.url,
+    jwksUrl: broker.jwksUrl,
+    publicJwk: broker.publicJwk,
+    publicKeyPem: broker.publicKeyPem,
+    signingKeyPem: broker.signingKeyPem,
+    issuer: ISSUER,
+    audience: AUDIENCE,
+    sub: agent.agentId,
+    warmToken: agent.accessToken,
+    rsaJwksUrl: `http://127.0.0.1:${jwksServer.address().port}/rs256/jwks`,
+    rsaWarmToken: rs256Token(),
+  }),
+  pool: ({ n, alg }) => {
+    const make = alg === 'RS256' ? rs256Token : eddsaToken
+    const out = new Array(n)
+    for (let i = 0; i < n; i++) out[i] = make()
+    return out
+  },
+  token: () => eddsaToken(),
+  validateCalls: () => broker.stats.validateCalls,
+  fault: ({ mode }) => {
+    broker.fault(mode ?? null)
+    return true
+  },
+  close: async () => {
+    await broker.close()
+    jwksServer.close()
+    setImmediate(() => process.exit(0))
+    return true
+  },
+}
+
+process.on('message', async ({ id, cmd, args }) => {
+  try {
+    process.send({ id, result: await commands[cmd](args ?? {}) })
+  } catch (err) {
+    process.send({ id, error: String(err?.stack ?? err) })
+  }
+})
+process.on('disconnect', () => process.exit(0))
+process.send({ ready: true })
