@@ -48,13 +48,8 @@ export interface ScopeGuard<Req> {
   ): void
   /**
    * Fill the templates only: throws `invalid_scope_parameter` for a param that cannot be used in
-   * a scope. Lets an adapter that knows the params before authentication refuse such a request
-   * without asking the broker.
-   */
-  checkParams(params: Readonly<Record<string, unknown>>, realm: string): void
-  /**
-   * {@link ScopeGuard.checkParams} that keeps the filled template scopes for
-   * {@link ScopeGuard.checkPrepared}, so an adapter that checks params first fills them once.
+   * a scope, so an adapter that knows the params before authentication refuses such a request
+   * without asking the broker. Returns the filled scopes for {@link ScopeGuard.checkPrepared}.
    */
   prepare(params: Readonly<Record<string, unknown>>, realm: string): readonly string[]
   /** {@link ScopeGuard.check} with the template scopes already filled by {@link ScopeGuard.prepare}. */
@@ -146,9 +141,6 @@ export function compileScopeGuard<Req>(
         }
       }
       check(agent, p, request, realm)
-    },
-    checkParams(params, realm) {
-      fillTemplates(params, realm)
     },
     prepare: fillTemplates,
     checkPrepared,

@@ -221,19 +221,3 @@ export function compileScopeTemplate(template: string): ScopeTemplate {
     },
   })
 }
-
-/**
- * Compile several templates.
- * @throws TypeError when `templates` is not an array or any template is malformed.
- */
-export function compileScopeTemplates(templates: readonly string[]): readonly ScopeTemplate[] {
-  if (!Array.isArray(templates)) throw new TypeError('agentwrit-verify: scope templates must be an array')
-  return Object.freeze(templates.map((t) => compileScopeTemplate(t)))
-}
-
-/** The route params a list of templates needs: unique, in order of first appearance. */
-export function requiredParams(templates: readonly ScopeTemplate[]): readonly string[] {
-  const out: string[] = []
-  for (const t of templates) for (const p of t.placeholders) if (!out.includes(p)) out.push(p)
-  return Object.freeze(out)
-}

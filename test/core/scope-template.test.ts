@@ -1,11 +1,10 @@
 import { describe, expect, it } from 'vitest'
 import { AgentAuthError } from '../../src/core/errors.js'
+import { compileScopeGuard } from '../../src/core/guard.js'
 import { parseScope } from '../../src/core/scope.js'
 import {
   compileScopeTemplate,
-  compileScopeTemplates,
   MAX_SCOPE_PARAMETER_LENGTH,
-  requiredParams,
   scopeParameterProblem,
 } from '../../src/core/scope-template.js'
 
@@ -269,19 +268,13 @@ describe('scopeParameterProblem', () => {
   })
 })
 
-describe('compileScopeTemplates / requiredParams', () => {
-  it('compiles a list and collects required params in order, unique', () => {
-    const list = compileScopeTemplates(['read:data::id', 'write:logs:system', 'read:org::org-:id'])
-    expect(list.map((t) => t.source)).toEqual(['read:data::id', 'write:logs:system', 'read:org::org-:id'])
-    expect(requiredParams(list)).toEqual(['id', 'org'])
-    expect(Object.isFrozen(list)).toBe(true)
+describe('placeholders of a guard built from several templates', () => {
+  it('are collected in order, unique', () => {
+    const guard = compileScopeGuard('all', ['read:data::id', 'write:logs:system', 'read:org::org-:id'])
+    expect(guard.templates).toEqual(['read:data::id', 'write:logs:system', 'read:org::org-:id'])
+    expect(guard.placeholders).toEqual(['id', 'org'])
   })
-  it('an empty list is allowed and needs no params', () => {
-    expect(compileScopeTemplates([])).toEqual([])
-    expect(requiredParams([])).toEqual([])
-  })
-  it('throws a TypeError for a non-array or a malformed entry', () => {
-    expect(() => compileScopeTemplates('read:data:x' as unknown as string[])).toThrow(TypeError)
-    expect(() => compileScopeTemplates(['read:data:x', 'read:data'])).toThrow(/"read:data"/)
+  it('a malformed entry throws a TypeError naming it', () => {
+    expect(() => compileScopeGuard('all', ['read:data:x', 'read:data'])).toThrow(/"read:data"/)
   })
 })
