@@ -1,4 +1,4 @@
-import { generateKeyPairSync, type KeyObject } from 'node:crypto'
+import { generateKeyPairSync } from 'node:crypto'
 import { once } from 'node:events'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -14,26 +14,9 @@ import {
   type KeySourceTuning,
 } from '../../src/core/key-source.js'
 import { type AgentAuthOptions, type ResolvedOptions, resolveOptions } from '../../src/core/options.js'
+import { makeKey, type TestKey } from '../helpers/ed25519-key.js'
 
 // ---- helpers ---------------------------------------------------------------------------------
-
-interface TestKey {
-  privateKey: KeyObject
-  jwk: { kty: 'OKP'; crv: 'Ed25519'; x: string }
-  kid: string
-  pem: string
-}
-
-function makeKey(): TestKey {
-  const { publicKey, privateKey } = generateKeyPairSync('ed25519')
-  const jwk = publicKey.export({ format: 'jwk' }) as TestKey['jwk']
-  return {
-    privateKey,
-    jwk,
-    kid: ed25519Thumbprint(jwk.x),
-    pem: publicKey.export({ format: 'pem', type: 'spki' }).toString(),
-  }
-}
 
 const published = (...keys: TestKey[]): JSONWebKeySet => ({
   keys: keys.map((k) => ({ ...k.jwk, kid: k.kid, alg: 'EdDSA', use: 'sig' })),

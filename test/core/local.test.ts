@@ -1,21 +1,14 @@
-import {
-  createHmac,
-  generateKeyPairSync,
-  type KeyObject,
-  verify as nodeVerify,
-  randomBytes,
-  sign,
-} from 'node:crypto'
+import { createHmac, generateKeyPairSync, verify as nodeVerify, randomBytes, sign } from 'node:crypto'
 import { once } from 'node:events'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { SignJWT } from 'jose'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { AgentAuthError } from '../../src/core/errors.js'
-import { ed25519Thumbprint } from '../../src/core/key-source.js'
 import { createLocalStrategy } from '../../src/core/local.js'
 import { type AgentAuthOptions, type ResolvedOptions, resolveOptions } from '../../src/core/options.js'
 import type { TokenStrategy } from '../../src/core/strategy.js'
+import { makeKey, type TestKey } from '../helpers/ed25519-key.js'
 
 // Count signature verifications (node:crypto's Ed25519 verify) without changing them.
 vi.mock('node:crypto', async (importOriginal) => {
@@ -25,26 +18,6 @@ vi.mock('node:crypto', async (importOriginal) => {
 const verifications = vi.mocked(nodeVerify)
 
 // ---- helpers ---------------------------------------------------------------------------------
-
-interface TestKey {
-  privateKey: KeyObject
-  jwk: { kty: 'OKP'; crv: 'Ed25519'; x: string }
-  kid: string
-  raw: Buffer
-  pem: string
-}
-
-function makeKey(): TestKey {
-  const { publicKey, privateKey } = generateKeyPairSync('ed25519')
-  const jwk = publicKey.export({ format: 'jwk' }) as TestKey['jwk']
-  return {
-    privateKey,
-    jwk,
-    kid: ed25519Thumbprint(jwk.x),
-    raw: Buffer.from(jwk.x, 'base64url'),
-    pem: publicKey.export({ format: 'pem', type: 'spki' }).toString(),
-  }
-}
 
 const b64u = (v: string | Buffer) => Buffer.from(v).toString('base64url')
 
