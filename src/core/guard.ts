@@ -97,12 +97,7 @@ export function compileScopeGuard<Req>(
 
   function checkPrepared(agent: AgentIdentity, filled: readonly string[], request: Req, realm: string) {
     const needed = withComputed(filled, agent, request, realm)
-    const held = agent.scope
-    const ok =
-      mode === 'all'
-        ? needed.every((n) => held.some((h) => scopeCovers(n, h)))
-        : needed.some((n) => held.some((h) => scopeCovers(n, h)))
-    if (!ok) {
+    if (!(mode === 'all' ? holdsAll(agent.scope, needed) : holdsAny(agent.scope, needed))) {
       throw new AgentAuthError('insufficient_scope', {
         detail: `token lacks required scope: ${needed.join(mode === 'all' ? ' ' : ' or ')}`,
         requiredScope: needed,
@@ -145,4 +140,20 @@ export function compileScopeGuard<Req>(
     prepare: fillTemplates,
     checkPrepared,
   } satisfies ScopeGuard<Req>)
+}
+
+/** Some held scope covers `needed` (plain loops: this runs on every guarded request). */
+function covered(held: readonly string[], needed: string): boolean {
+  for (let i = 0; i < held.length; i++) if (scopeCovers(needed, held[i]!)) return true
+  return false
+}
+
+function holdsAll(held: readonly string[], needed: readonly string[]): boolean {
+  for (let i = 0; i < needed.length; i++) if (!covered(held, needed[i]!)) return false
+  return true
+}
+
+function holdsAny(held: readonly string[], needed: readonly string[]): boolean {
+  for (let i = 0; i < needed.length; i++) if (covered(held, needed[i]!)) return true
+  return false
 }
