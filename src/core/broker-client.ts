@@ -1,7 +1,8 @@
 /**
  * `POST /v1/token/validate` over undici: keep-alive pool, one overall timeout, no redirects,
- * bounded response size. Anything but a well-formed 200 answer is "broker unavailable" (503),
- * never "invalid token" (shared contract §4.4).
+ * bounded response size, one immediate retry when a reused connection turns out to be closed.
+ * Anything but a well-formed 200 answer is "broker unavailable" (503), never "invalid token"
+ * (shared contract §4.4).
  */
 import { Agent, type Dispatcher, request } from 'undici'
 import { type AgentWritClaims, parseClaims } from './claims.js'
@@ -75,19 +76,32 @@ export function createBrokerClient(options: BrokerClientOptions): BrokerClient {
   }
 
   async function validate(token: string): Promise<BrokerVerdict> {
-    let res: Dispatcher.ResponseData
-    try {
-      res = await request(url, {
-        method: 'POST',
-        dispatcher,
-        headers: { 'content-type': 'application/json', accept: 'application/json', 'user-agent': USER_AGENT },
-        body: JSON.stringify({ token }),
-        signal: AbortSignal.timeout(options.timeoutMs),
-        headersTimeout: options.timeoutMs,
-        bodyTimeout: options.timeoutMs,
-      })
-    } catch (err) {
-      throw unavailable(isTimeout(err) ? 'timeout' : 'unreachable', sanitize(err))
+    const body = JSON.stringify({ token })
+    // One deadline for both attempts.
+    const signal = AbortSignal.timeout(options.timeoutMs)
+    let res: Dispatcher.ResponseData | undefined
+    for (let attempt = 1; res === undefined; attempt++) {
+      try {
+        res = await request(url, {
+          method: 'POST',
+          dispatcher,
+          headers: {
+            'content-type': 'application/json',
+            accept: 'application/json',
+            'user-agent': USER_AGENT,
+          },
+          body,
+          signal,
+          headersTimeout: options.timeoutMs,
+          bodyTimeout: options.timeoutMs,
+        })
+      } catch (err) {
+        // A pooled keep-alive connection the broker (or a proxy) closed while we were about to
+        // reuse it fails with a reset before any answer. Validation has no side effects, so it is
+        // asked once more, on a new connection, within the same deadline.
+        if (attempt === 1 && isConnectionReset(err) && !signal.aborted) continue
+        throw unavailable(isTimeout(err) ? 'timeout' : 'unreachable', sanitize(err))
+      }
     }
     let text: string
     try {
@@ -121,6 +135,12 @@ export function createBrokerClient(options: BrokerClientOptions): BrokerClient {
       if (owned) await owned.close()
     },
   }
+}
+
+/** The connection was closed or reset under the request (before any answer was read). */
+function isConnectionReset(err: unknown): boolean {
+  const code = (err as { code?: string } | null)?.code
+  return code === 'UND_ERR_SOCKET' || code === 'ECONNRESET' || code === 'EPIPE'
 }
 
 function isTimeout(err: unknown): boolean {

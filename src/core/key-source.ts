@@ -279,20 +279,37 @@ async function readCapped(body: AsyncIterable<Uint8Array> | null, max: number): 
   return Buffer.concat(chunks)
 }
 
-/** A fetch for jose: undici + dispatcher when given, body size capped, aborted by `close()`. */
+/** A fetch failure caused by the connection being closed or reset under the request. */
+function isConnectionReset(err: unknown): boolean {
+  const code = ((err as { cause?: { code?: unknown } } | null)?.cause as { code?: unknown } | undefined)?.code
+  return code === 'UND_ERR_SOCKET' || code === 'ECONNRESET' || code === 'EPIPE'
+}
+
+/**
+ * A fetch for jose: undici + dispatcher when given, body size capped, aborted by `close()`. A
+ * pooled keep-alive connection found closed (reset before any answer) is retried once at once,
+ * within the same timeout: a JWKS GET has no side effects.
+ */
 function jwksFetch(dispatcher: ResolvedOptions['dispatcher'], closing: AbortSignal): FetchImplementation {
   return async (url, init) => {
     const signal = AbortSignal.any([init.signal, closing])
-    const res =
+    const get = () =>
       dispatcher === undefined
-        ? await fetch(url, { ...init, signal })
-        : await undiciFetch(url, {
+        ? fetch(url, { ...init, signal })
+        : undiciFetch(url, {
             method: init.method,
             headers: Object.fromEntries(init.headers),
             redirect: init.redirect,
             signal,
             dispatcher,
           })
+    let res: Response | Awaited<ReturnType<typeof undiciFetch>>
+    try {
+      res = await get()
+    } catch (err) {
+      if (!isConnectionReset(err) || signal.aborted) throw err
+      res = await get()
+    }
     if (res.status !== 200) {
       await res.body?.cancel().catch(() => {})
       return new Response(null, { status: res.status >= 200 && res.status <= 599 ? res.status : 502 })

@@ -54,7 +54,11 @@ export interface AgentAuthOptions {
   /** Maximum number of cached verification results (positive and negative). Default `10000`. */
   cacheMaxEntries?: number
 
-  /** Broker request timeout in milliseconds (connect + response headers + body). Default `2000`. */
+  /**
+   * Broker (and JWKS) request timeout in milliseconds (connect + response headers + body).
+   * Default `2000`. For a validate call it covers both attempts when a pooled keep-alive
+   * connection turns out to be closed and the call is retried once on a new connection.
+   */
   timeoutMs?: number
   /** `Retry-After` value, in seconds, on 503 answers. Default `5`. */
   retryAfterSeconds?: number

@@ -22,7 +22,7 @@ const published = (...keys: TestKey[]): JSONWebKeySet => ({
   keys: keys.map((k) => ({ ...k.jwk, kid: k.kid, alg: 'EdDSA', use: 'sig' })),
 })
 
-type Mode = 'ok' | 'error' | 'garbage' | 'slow' | 'reset' | 'redirect' | 'huge'
+type Mode = 'ok' | 'error' | 'garbage' | 'slow' | 'reset' | 'reset-once' | 'redirect' | 'huge'
 
 interface JwksServer {
   url: URL
@@ -55,6 +55,10 @@ async function startJwksServer(initial: unknown): Promise<JwksServer> {
         }, 1_000).unref()
         return
       case 'reset':
+        req.socket.destroy()
+        return
+      case 'reset-once':
+        state.mode = 'ok'
         req.socket.destroy()
         return
       case 'redirect':
@@ -241,6 +245,31 @@ describe('JWKS URL source', () => {
     expect(await s.keysFor(sel(a.kid))).toHaveLength(1)
     expect(srv.requests).toBe(1)
   })
+
+  it.each([false, true])(
+    'a connection reset before any answer is retried once, at once (own dispatcher: %s)',
+    async (ownDispatcher) => {
+      const srv = await startJwksServer(published(a))
+      const agent = new Agent()
+      try {
+        srv.mode = 'reset-once'
+        const s = source({ jwksUri: srv.url, ...(ownDispatcher ? { dispatcher: agent } : {}) })
+        expect(await s.keysFor(sel(a.kid))).toHaveLength(1)
+        expect(srv.requests).toBe(2)
+        // A server that resets every request is asked twice per fetch, then it is a 503.
+        srv.mode = 'reset'
+        const t = source({ jwksUri: srv.url, ...(ownDispatcher ? { dispatcher: agent } : {}) })
+        const err = await t.keysFor(sel(a.kid)).then(
+          () => null,
+          (e: unknown) => e,
+        )
+        expect((err as AgentAuthError).code).toBe('key_source_unavailable')
+        expect(srv.requests).toBe(4)
+      } finally {
+        await agent.close()
+      }
+    },
+  )
 
   it('uses the given undici dispatcher', async () => {
     const srv = await startJwksServer(published(a))

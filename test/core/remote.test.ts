@@ -206,6 +206,37 @@ describe('remote strategy', () => {
       expect((await s.verify(tok)).source).toBe('broker')
     })
 
+    it('a pooled connection closed under the request is retried once, on a new connection', async () => {
+      const s = make({ cacheTtlMs: 0 })
+      const tok = tokenFor(claims())
+      expect((await s.verify(tok)).source).toBe('broker')
+      const first = stub.requests[0]!
+      // The second request arrives on the kept-alive connection; the broker drops it unanswered.
+      let dropped = 0
+      stub.handler = (req, _b, res) => {
+        if (dropped === 0) {
+          dropped++
+          req.socket.destroy()
+          return
+        }
+        json(res, 200, { valid: true, claims: claims() })
+      }
+      expect((await s.verify(tok)).source).toBe('broker')
+      expect(dropped).toBe(1)
+      expect(stub.requests.length).toBe(3)
+      expect(stub.requests[2]!.body).toBe(first.body)
+    })
+
+    it('a broker that drops every request is asked twice, then 503', async () => {
+      stub.handler = (req) => req.socket.destroy()
+      const s = make()
+      const tok = tokenFor(claims())
+      const e = await expectCode(s.verify(tok), 'broker_unavailable')
+      expect(e.reason).toBe('unreachable')
+      expect(stub.requests.length).toBe(2)
+      expect(s.brokerCalls).toBe(1)
+    })
+
     it('connection refused', async () => {
       const s = make()
       await stub.close()
