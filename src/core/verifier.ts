@@ -215,7 +215,12 @@ export function createVerifier(input: AgentAuthOptions): Verifier {
 }
 
 const kAuthenticateFast = Symbol('agentwrit-verify.authenticateFast')
-const kLastToken = Symbol('agentwrit-verify.lastToken')
+/**
+ * The last token seen on each connection and its key. A WeakMap rather than a property on the
+ * socket: a property added to every socket changes its hidden class and slows Node's own stream
+ * code for all traffic.
+ */
+const lastOnConnection = new WeakMap<object, { readonly token: string; readonly key: string }>()
 
 /**
  * `tokenKey(token)`, reusing the key computed for the previous request on the same connection when
@@ -224,11 +229,10 @@ const kLastToken = Symbol('agentwrit-verify.lastToken')
  */
 function keyOnConnection(socket: object | null | undefined, token: string): string {
   if (socket === undefined || socket === null) return tokenKey(token)
-  const holder = socket as { [kLastToken]?: { token: string; key: string } }
-  const last = holder[kLastToken]
+  const last = lastOnConnection.get(socket)
   if (last !== undefined && last.token === token) return last.key
   const key = tokenKey(token)
-  holder[kLastToken] = { token, key }
+  lastOnConnection.set(socket, { token, key })
   return key
 }
 
