@@ -2,12 +2,13 @@
  * agentwrit-verify benchmarks, side by side with bare frameworks and anchor libraries.
  *
  * One run: start the dev broker and every server in its own child process (all on 127.0.0.1),
- * then measure every scenario in round-robin rounds with autocannon (in this process), and take
- * the median of the per-round ratios to the same framework's bare server. Then the broker-call and
- * memory checks. Prints a table and writes results/latest.json and results/latest.md (a subset
+ * then measure in rounds with autocannon (in this process): in each round, framework after
+ * framework, the bare server, that framework's other scenarios, the bare server again. A ratio is
+ * the median over rounds of (scenario ÷ mean of the two bare runs around it). Then the broker-call
+ * and memory checks. Prints a table and writes results/latest.json and results/latest.md (a subset
  * run, with BENCH_ONLY or BENCH_SKIP_EXTRAS, writes results/partial.* instead).
  *
- * Environment: BENCH_ROUNDS (3), BENCH_DURATION (4 s per measurement), BENCH_WARMUP (1 s before
+ * Environment: BENCH_ROUNDS (5), BENCH_DURATION (3 s per measurement), BENCH_WARMUP (1 s before
  * each), BENCH_CONNECTIONS (50), BENCH_PIPELINING (1), BENCH_POOL (20000 tokens for the cold
  * runs), BENCH_ONLY (regexp on scenario names), BENCH_MEMORY_TOKENS (200000), BENCH_SKIP_EXTRAS=1,
  * BENCH_CPU_PROF=<regexp> (run matching servers with --cpu-prof into results/profiles),
@@ -203,6 +204,18 @@ const fastifyJwt = {
 const SCENARIOS = []
 for (const fw of ['express', 'fastify', 'koa']) {
   SCENARIOS.push({ name: `${fw} bare`, framework: fw, kind: 'bare', load: 'warm', group: 'bare' })
+  // The same layers as agentwrit-verify (one app-wide middleware or hook, one route guard), doing
+  // nothing: what any middleware in that place costs, the floor for the ratios below.
+  SCENARIOS.push({ name: `${fw} no-op layers`, framework: fw, kind: 'noop', group: 'reference' })
+  // Bare after one outgoing undici request and one fetch() (what a verifier does at start): the
+  // baseline of a process that has used Node's HTTP client, as every real service has.
+  SCENARIOS.push({
+    name: `${fw} bare after HTTP client use`,
+    framework: fw,
+    kind: 'bare-client',
+    group: 'reference',
+    options: { broker: info.url, jwksUri: info.jwksUrl, token: info.warmToken },
+  })
   SCENARIOS.push({ name: `${fw} agentwrit remote warm`, framework: fw, kind: 'agentwrit', options: remote })
   SCENARIOS.push({ name: `${fw} agentwrit local warm`, framework: fw, kind: 'agentwrit', options: local })
   SCENARIOS.push({ name: `${fw} agentwrit hybrid warm`, framework: fw, kind: 'agentwrit', options: hybrid })
@@ -259,8 +272,10 @@ for (const s of SCENARIOS) {
   s.token ??= info.warmToken
   s.sub = info.sub
 }
+const chosen = SCENARIOS.filter((s) => CONFIG.only === null || CONFIG.only.test(s.name))
+// A framework's bare server is measured whenever one of its scenarios is.
 const selected = SCENARIOS.filter(
-  (s) => s.kind === 'bare' || CONFIG.only === null || CONFIG.only.test(s.name),
+  (s) => chosen.includes(s) || (s.kind === 'bare' && chosen.some((c) => c.framework === s.framework)),
 )
 
 log(`[${elapsed()}] starting ${selected.length} servers`)
@@ -286,7 +301,7 @@ for (const s of selected) {
   if (ok.status !== 200 || JSON.parse(ok.body).customer !== '42') {
     throw new Error(`${s.name}: expected 200, got ${ok.status} ${ok.body.slice(0, 200)}`)
   }
-  if (s.kind === 'bare') continue
+  if (s.kind === 'bare' || s.kind === 'noop' || s.kind === 'bare-client') continue
   const none = await get(s.port, PATH)
   const other = await get(s.port, '/customers/43', s.token)
   if (none.status !== 401 || other.status !== 403) {
@@ -325,7 +340,10 @@ function cannon(s, durationS) {
     opts.headers = { authorization: `Bearer ${s.token}` }
   }
   return new Promise((resolve, reject) => {
-    const instance = autocannon(opts, (err, res) => (err ? reject(err) : resolve(res)))
+    const seconds = []
+    const instance = autocannon(opts, (err, res) => (err ? reject(err) : resolve({ ...res, seconds })))
+    // Requests completed in each second of the run (the basis of the quiet-machine estimate).
+    instance.on('tick', (counter) => seconds.push(counter.counter))
     autocannon.track(instance, {
       renderProgressBar: false,
       renderResultsTable: false,
@@ -335,7 +353,10 @@ function cannon(s, durationS) {
 }
 
 for (const s of selected) s.runs = []
-const perRound = CONFIG.rounds * selected.length * (CONFIG.durationS + CONFIG.warmupS)
+const perRound =
+  CONFIG.rounds *
+  (selected.length + new Set(selected.map((s) => s.framework)).size) *
+  (CONFIG.durationS + CONFIG.warmupS)
 log(
   `[${elapsed()}] ${CONFIG.rounds} rounds × ${selected.length} scenarios, ~${Math.round(perRound / 60)} min`,
 )
@@ -365,31 +386,66 @@ async function measure(s, round) {
     serverUsPerReq: res.requests.total > 0 ? (serverCpuMs * 1000) / res.requests.total : Number.NaN,
     loadGenCpu: cpuOf(self) / wallMs,
     foreignCores,
+    seconds: res.seconds,
   }
 }
 
-for (let round = 0; round < CONFIG.rounds; round++) {
-  // Rotate the order each round so no scenario always follows the same neighbour.
-  const order = selected.map((_, i) => selected[(i + round * 3) % selected.length])
-  for (const s of order) {
-    let run
-    for (let attempt = 0; attempt <= CONFIG.retries; attempt++) {
-      await waitQuiet()
-      const r = await measure(s, round)
-      r.attempts = attempt + 1
-      if (run === undefined || r.foreignCores < run.foreignCores) run = { ...r, attempts: attempt + 1 }
-      if (r.foreignCores < CONFIG.quietCores) break
-      log(
-        `[${elapsed()}]    ${s.name}: ${r.foreignCores.toFixed(2)} cores used by other processes, measuring again`,
-      )
-    }
-    s.runs.push(run)
-    const bad = run.non2xx + run.errors + run.timeouts > 0 ? '  !! NON-2XX/ERRORS' : ''
+/** Measure, waiting for the machine to be quiet and measuring again (keeping the quietest) if it was not. */
+async function measureQuiet(s, round) {
+  let run
+  for (let attempt = 0; attempt <= CONFIG.retries; attempt++) {
+    await waitQuiet()
+    const r = await measure(s, round)
+    if (run === undefined || r.foreignCores < run.foreignCores) run = { ...r, attempts: attempt + 1 }
+    if (r.foreignCores < CONFIG.quietCores) break
     log(
-      `[${elapsed()}] r${round + 1} ${s.name.padEnd(36)} ${String(Math.round(run.rps)).padStart(6)} req/s` +
-        `  p99 ${run.p99} ms  server ${run.serverCpu.toFixed(2)} cores, ${run.serverUsPerReq.toFixed(0)} µs/req` +
-        `  autocannon ${run.loadGenCpu.toFixed(2)}  foreign ${run.foreignCores.toFixed(2)}${bad}`,
+      `[${elapsed()}]    ${s.name}: ${r.foreignCores.toFixed(2)} cores used by other processes, measuring again`,
     )
+  }
+  const bad = run.non2xx + run.errors + run.timeouts > 0 ? '  !! NON-2XX/ERRORS' : ''
+  log(
+    `[${elapsed()}] r${round + 1} ${s.name.padEnd(36)} ${String(Math.round(run.rps)).padStart(6)} req/s` +
+      `  p99 ${run.p99} ms  server ${run.serverCpu.toFixed(2)} cores, ${run.serverUsPerReq.toFixed(0)} µs/req` +
+      `  autocannon ${run.loadGenCpu.toFixed(2)}  foreign ${run.foreignCores.toFixed(2)}${bad}`,
+  )
+  return run
+}
+
+/** The bare server's two measurements of a round (before and after its framework's block) as one. */
+function combine(a, b) {
+  const mean = (k) => (a[k] + b[k]) / 2
+  return {
+    round: a.round,
+    rps: mean('rps'),
+    total: a.total + b.total,
+    non2xx: a.non2xx + b.non2xx,
+    errors: a.errors + b.errors,
+    timeouts: a.timeouts + b.timeouts,
+    p50: mean('p50'),
+    p99: mean('p99'),
+    serverCpu: mean('serverCpu'),
+    serverUsPerReq: mean('serverUsPerReq'),
+    loadGenCpu: mean('loadGenCpu'),
+    foreignCores: Math.max(a.foreignCores, b.foreignCores),
+    seconds: [...a.seconds, ...b.seconds],
+    attempts: a.attempts + b.attempts,
+    pair: [Math.round(a.rps), Math.round(b.rps)],
+  }
+}
+
+// Each round measures the frameworks one after the other (their order rotating); a framework's
+// block starts and ends with its bare server, and its ratios use the mean of those two bare runs,
+// taken around them within about half a minute: slow drifts of the machine's speed cancel.
+const frameworks = [...new Set(selected.map((s) => s.framework))]
+for (let round = 0; round < CONFIG.rounds; round++) {
+  for (const fw of frameworks.map((_, i) => frameworks[(i + round) % frameworks.length])) {
+    const base = selected.find((s) => s.framework === fw && s.kind === 'bare')
+    const others = selected.filter((s) => s.framework === fw && s !== base)
+    const first = await measureQuiet(base, round)
+    for (const s of others.map((_, i) => others[(i + round) % others.length])) {
+      s.runs.push(await measureQuiet(s, round))
+    }
+    base.runs.push(combine(first, await measureQuiet(base, round)))
   }
 }
 
@@ -398,11 +454,29 @@ const median = (xs) => {
   const m = a.length >> 1
   return a.length % 2 ? a[m] : (a[m - 1] + a[m]) / 2
 }
+/** The 90th percentile of a scenario's per-second request counts over all rounds. */
+const quietRps = (s) => {
+  const a = s.runs.flatMap((r) => r.seconds).sort((x, y) => x - y)
+  return a.length === 0 ? Number.NaN : a[Math.min(a.length - 1, Math.floor(0.9 * a.length))]
+}
 const bare = Object.fromEntries(selected.filter((s) => s.kind === 'bare').map((s) => [s.framework, s]))
+const clientBare = Object.fromEntries(
+  selected.filter((s) => s.kind === 'bare-client').map((s) => [s.framework, s]),
+)
 const rows = selected.map((s) => {
   const base = bare[s.framework]
   const ratios = s.runs.map((r, i) => r.rps / base.runs[i].rps)
+  const client = clientBare[s.framework]
   return {
+    /** Like `ratio`, against the bare server after HTTP client use (when measured). */
+    ratioVsClientBare: client ? median(s.runs.map((r, i) => r.rps / client.runs[i].rps)) : null,
+    /**
+     * The quiet-machine view: p90 of this scenario's per-second req/s over the whole run ÷ the
+     * same for bare. Interference from other tenants of the host only ever slows a second down,
+     * so the fast seconds are the least disturbed ones.
+     */
+    quietRatio: quietRps(s) / quietRps(base),
+    quietRps: quietRps(s),
     name: s.name,
     framework: s.framework,
     group: s.group,
@@ -432,6 +506,8 @@ for (const r of rows) {
     target: `${r.name} ≥ ${min} × bare ${r.framework}`,
     value: +r.ratio.toFixed(3),
     pass: r.ratio >= min && r.failedRequests === 0,
+    quiet: +r.quietRatio.toFixed(3),
+    vsClientBare: r.ratioVsClientBare === null ? null : +r.ratioVsClientBare.toFixed(3),
   })
 }
 const coldOurs = byName['fastify agentwrit local cold']
@@ -596,26 +672,26 @@ const machine = {
 }
 const fmt = (x, d = 2) => (typeof x === 'number' ? x.toFixed(d) : String(x))
 const tableLines = [
-  '| scenario | load | req/s (median) | × bare (req/s) | per-round × bare | server µs CPU/req | × bare (CPU/req) | server cores | autocannon cores | foreign cores | p99 ms |',
-  '|---|---|---:|---:|---|---:|---:|---:|---:|---:|---:|',
+  '| scenario | load | req/s (median) | × bare (req/s) | per-round × bare | × bare, quiet seconds (p90) | × bare after HTTP client use | server µs CPU/req | × bare (CPU/req) | server cores | autocannon cores | foreign cores | p99 ms |',
+  '|---|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|',
   ...rows.map(
     (r) =>
-      `| ${r.name} | ${r.load} | ${r.rps} | ${fmt(r.ratio)} | ${r.ratios.map((x) => x.toFixed(2)).join(' ')} | ${r.serverUsPerReq} | ${fmt(r.cpuRatio)} | ${fmt(r.serverCpu)} | ${fmt(r.loadGenCpu)} | ${fmt(r.foreignCores)} | ${r.p99} |${r.failedRequests ? ' **FAILED REQUESTS**' : ''}`,
+      `| ${r.name} | ${r.load} | ${r.rps} | ${fmt(r.ratio)} | ${r.ratios.map((x) => x.toFixed(2)).join(' ')} | ${fmt(r.quietRatio)} | ${r.ratioVsClientBare === null ? '' : fmt(r.ratioVsClientBare)} | ${r.serverUsPerReq} | ${fmt(r.cpuRatio)} | ${fmt(r.serverCpu)} | ${fmt(r.loadGenCpu)} | ${fmt(r.foreignCores)} | ${r.p99} |${r.failedRequests ? ' **FAILED REQUESTS**' : ''}`,
   ),
 ]
 const targetLines = [
-  '| target | value | result |',
-  '|---|---|---|',
+  '| target | value | result | quiet seconds (p90) | × bare after HTTP client use |',
+  '|---|---|---|---:|---:|',
   ...targets.map(
     (t) =>
-      `| ${t.target} | ${typeof t.value === 'number' ? fmt(t.value, 3) : t.value} | ${t.pass ? 'PASS' : 'FAIL'} |`,
+      `| ${t.target} | ${typeof t.value === 'number' ? fmt(t.value, 3) : t.value} | ${t.pass ? 'PASS' : 'FAIL'} | ${t.quiet === undefined ? '' : fmt(t.quiet, 3)} | ${t.vsClientBare == null ? '' : fmt(t.vsClientBare, 3)} |`,
   ),
 ]
 const md = [
   `# Benchmark results (${new Date().toISOString()})`,
   '',
   `Machine: ${machine.cpus} CPUs (${machine.cpuModel}), Node ${machine.node}, ${machine.platform}; ${machine.note}.`,
-  `Method: ${CONFIG.rounds} round-robin rounds; per scenario and round ${CONFIG.warmupS} s warm-up + ${CONFIG.durationS} s autocannon, ${CONFIG.connections} connections, pipelining ${CONFIG.pipelining}; × bare = median over rounds of (scenario ÷ same framework's bare server in that round); CPU/req = server process CPU time (all threads) per request; foreign cores = CPU used by other processes on the machine during the measurement (median).`,
+  `Method: ${CONFIG.rounds} rounds; in each, per framework, bare first, its other scenarios (rotating order), bare again; per measurement ${CONFIG.warmupS} s warm-up + ${CONFIG.durationS} s autocannon, ${CONFIG.connections} connections, pipelining ${CONFIG.pipelining}; × bare = median over rounds of (scenario ÷ mean of the same framework's two bare runs in that round); quiet seconds = p90 of per-second req/s over the run ÷ the same for bare; CPU/req = server process CPU time (all threads) per request; foreign cores = CPU used by other processes on the machine during the measurement (median).`,
   '',
   ...tableLines,
   '',

@@ -24,6 +24,17 @@ function holds(scopeClaim, id) {
   return list.includes(wanted)
 }
 
+/**
+ * The no-op layers' work: nothing, or (`options.busyNs`, for bench/amplification.mjs) spin for that
+ * many nanoseconds, a stand-in of known cost for a middleware's CPU time.
+ */
+const busyNs = BigInt(kind === 'noop' ? (options.busyNs ?? 0) : 0)
+function busy() {
+  if (busyNs === 0n) return
+  const until = process.hrtime.bigint() + busyNs
+  while (process.hrtime.bigint() < until);
+}
+
 let verifier
 let close = async () => {}
 
@@ -31,8 +42,14 @@ async function expressApp() {
   const { default: express } = await import('express')
   const app = express()
   const reply = (req, res) => res.json({ customer: req.params.id, by: req.agent?.id ?? sub })
-  if (kind === 'bare') {
+  if (kind === 'bare' || kind === 'bare-client') {
     app.get(ROUTE, reply)
+  } else if (kind === 'noop') {
+    app.use((req, res, next) => {
+      busy()
+      next()
+    })
+    app.get(ROUTE, (req, res, next) => next(), reply)
   } else if (kind === 'agentwrit') {
     const { agentAuth, requireScope } = await import('../dist/express.js')
     const auth = agentAuth(options)
@@ -101,8 +118,20 @@ async function fastifyApp() {
   const { default: Fastify } = await import('fastify')
   const app = Fastify({ logger: false })
   const reply = async (request) => ({ customer: request.params.id, by: request.agent?.id ?? sub })
-  if (kind === 'bare') {
+  if (kind === 'bare' || kind === 'bare-client') {
     app.get(ROUTE, reply)
+  } else if (kind === 'noop') {
+    // agentwrit-verify's shape on Fastify: one callback onRequest hook on the route.
+    app.get(
+      ROUTE,
+      {
+        onRequest: (request, rep, done) => {
+          busy()
+          done()
+        },
+      },
+      reply,
+    )
   } else if (kind === 'agentwrit') {
     const { default: agentwrit } = await import('../dist/fastify.js')
     await app.register(agentwrit, options)
@@ -141,8 +170,14 @@ async function koaApp() {
   const reply = (ctx) => {
     ctx.body = { customer: ctx.params.id, by: ctx.state.agent?.id ?? sub }
   }
-  if (kind === 'bare') {
+  if (kind === 'bare' || kind === 'bare-client') {
     router.get(ROUTE, reply)
+  } else if (kind === 'noop') {
+    app.use((ctx, next) => {
+      busy()
+      return next()
+    })
+    router.get(ROUTE, (ctx, next) => next(), reply)
   } else if (kind === 'agentwrit') {
     const { agentAuth, requireScope } = await import('../dist/koa.js')
     const auth = agentAuth(options)
@@ -180,6 +215,21 @@ async function listenNode(app) {
   close = () => new Promise((resolve) => server.close(resolve))
   server.closeIdleConnections?.()
   return server.address().port
+}
+
+if (kind === 'bare-client' || options.warmClient === true) {
+  // Bare, after the outgoing HTTP calls a verifier makes when it starts (an undici POST to the
+  // broker's validate endpoint, a fetch() of the JWKS), so the process has run Node's HTTP client
+  // code like every service that calls a database or an API does. It serves exactly like `bare`.
+  // The undici agentwrit-verify itself loads (resolved from the package, not from bench/).
+  const { request: undiciRequest } = createRequire(new URL('../dist/index.js', import.meta.url))('undici')
+  const answer = await undiciRequest(new URL('v1/token/validate', options.broker), {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ token: options.token }),
+  })
+  await answer.body.dump()
+  await (await fetch(options.jwksUri)).arrayBuffer()
 }
 
 const port = await { express: expressApp, fastify: fastifyApp, koa: koaApp }[framework]()
