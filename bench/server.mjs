@@ -45,11 +45,11 @@ async function expressApp() {
   if (kind === 'bare' || kind === 'bare-client') {
     app.get(ROUTE, reply)
   } else if (kind === 'noop') {
-    app.use((req, res, next) => {
+    app.use((_req, _res, next) => {
       busy()
       next()
     })
-    app.get(ROUTE, (req, res, next) => next(), reply)
+    app.get(ROUTE, (_req, _res, next) => next(), reply)
   } else if (kind === 'agentwrit') {
     const { agentAuth, requireScope } = await import('../dist/express.js')
     const auth = agentAuth(options)
@@ -125,7 +125,7 @@ async function fastifyApp() {
     app.get(
       ROUTE,
       {
-        onRequest: (request, rep, done) => {
+        onRequest: (_request, _reply, done) => {
           busy()
           done()
         },
@@ -173,11 +173,11 @@ async function koaApp() {
   if (kind === 'bare' || kind === 'bare-client') {
     router.get(ROUTE, reply)
   } else if (kind === 'noop') {
-    app.use((ctx, next) => {
+    app.use((_ctx, next) => {
       busy()
       return next()
     })
-    router.get(ROUTE, (ctx, next) => next(), reply)
+    router.get(ROUTE, (_ctx, next) => next(), reply)
   } else if (kind === 'agentwrit') {
     const { agentAuth, requireScope } = await import('../dist/koa.js')
     const auth = agentAuth(options)
