@@ -137,9 +137,13 @@ export function createBrokerClient(options: BrokerClientOptions): BrokerClient {
   }
 }
 
-/** The connection was closed or reset under the request (before any answer was read). */
-function isConnectionReset(err: unknown): boolean {
-  const code = (err as { code?: string } | null)?.code
+/**
+ * The connection was closed or reset under the request, before any answer was read: an undici
+ * error, or a `fetch()` failure whose `cause` is one.
+ */
+export function isConnectionReset(err: unknown): boolean {
+  const e = err as { code?: unknown; cause?: { code?: unknown } } | null
+  const code = e?.code ?? e?.cause?.code
   return code === 'UND_ERR_SOCKET' || code === 'ECONNRESET' || code === 'EPIPE'
 }
 

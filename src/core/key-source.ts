@@ -29,6 +29,7 @@ import {
   jwksCache,
 } from 'jose'
 import { fetch as undiciFetch } from 'undici'
+import { isConnectionReset } from './broker-client.js'
 import { AgentAuthError } from './errors.js'
 import type { ResolvedOptions } from './options.js'
 
@@ -277,12 +278,6 @@ async function readCapped(body: AsyncIterable<Uint8Array> | null, max: number): 
     chunks.push(chunk)
   }
   return Buffer.concat(chunks)
-}
-
-/** A fetch failure caused by the connection being closed or reset under the request. */
-function isConnectionReset(err: unknown): boolean {
-  const code = ((err as { cause?: { code?: unknown } } | null)?.cause as { code?: unknown } | undefined)?.code
-  return code === 'UND_ERR_SOCKET' || code === 'ECONNRESET' || code === 'EPIPE'
 }
 
 /**
