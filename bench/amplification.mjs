@@ -18,7 +18,7 @@ import { fork } from 'node:child_process'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import autocannon from 'autocannon'
-import { startDevBroker } from '../dist/testing/index.js'
+import { AUDIENCE, ISSUER, startBenchBroker } from './bench-broker.mjs'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const framework = process.argv[2] ?? 'fastify'
@@ -28,15 +28,7 @@ const DURATION = Number(env.AMP_DURATION ?? 3)
 const WARMUP = Number(env.AMP_WARMUP ?? 1)
 const BUSY = (env.AMP_BUSY_NS ?? '0,500,1000,2000').split(',').map(Number)
 
-const issuer = 'https://broker.bench.invalid/'
-const audience = 'bench-api'
-const broker = await startDevBroker({ issuer, audience })
-const agent = await broker.createAgent({
-  orchId: 'bench',
-  taskId: 'customers',
-  scope: ['read:data:customer-42'],
-  maxTtl: 3600,
-})
+const { broker, agent } = await startBenchBroker()
 const client = { broker: broker.url, jwksUri: broker.jwksUrl, token: agent.accessToken }
 
 const servers = [
@@ -46,7 +38,11 @@ const servers = [
     kind: 'noop',
     options: { busyNs: ns, warmClient: true, ...client },
   })),
-  { name: 'agentwrit remote warm', kind: 'agentwrit', options: { broker: broker.url, issuer, audience } },
+  {
+    name: 'agentwrit remote warm',
+    kind: 'agentwrit',
+    options: { broker: broker.url, issuer: ISSUER, audience: AUDIENCE },
+  },
 ]
 
 for (const s of servers) {

@@ -5,20 +5,9 @@
  */
 import { generateKeyPairSync, randomBytes, sign } from 'node:crypto'
 import { createServer } from 'node:http'
-import { startDevBroker } from '../dist/testing/index.js'
+import { AUDIENCE, ISSUER, startBenchBroker, TOKEN_TTL_S } from './bench-broker.mjs'
 
-const ISSUER = 'https://broker.bench.invalid/'
-const AUDIENCE = 'bench-api'
-const TOKEN_TTL_S = 3600
-
-const broker = await startDevBroker({ issuer: ISSUER, audience: AUDIENCE })
-// A real agent, through the broker's own flow (app auth → launch token → challenge → register).
-const agent = await broker.createAgent({
-  orchId: 'bench',
-  taskId: 'customers',
-  scope: ['read:data:customer-42'],
-  maxTtl: TOKEN_TTL_S,
-})
+const { broker, agent } = await startBenchBroker()
 const template = JSON.parse(Buffer.from(agent.accessToken.split('.')[1], 'base64url').toString('utf8'))
 
 /** A new, valid token with the real agent's claims (same key order) and a fresh jti. */

@@ -11,19 +11,11 @@
  * Environment: HOT_ROUNDS (5), HOT_REQUESTS (1000000 per round).
  */
 import { agentAuth, requireScope } from '../dist/express.js'
-import { startDevBroker } from '../dist/testing/index.js'
+import { AUDIENCE, ISSUER, startBenchBroker } from './bench-broker.mjs'
 
 const ROUNDS = Number(process.env.HOT_ROUNDS ?? 5)
 const N = Number(process.env.HOT_REQUESTS ?? 1_000_000)
-const issuer = 'https://broker.bench.invalid/'
-const audience = 'bench-api'
-const broker = await startDevBroker({ issuer, audience })
-const agent = await broker.createAgent({
-  orchId: 'bench',
-  taskId: 'customers',
-  scope: ['read:data:customer-42'],
-  maxTtl: 3600,
-})
+const { broker, agent } = await startBenchBroker()
 const authorization = `Bearer ${agent.accessToken}`
 const MODES = {
   remote: { broker: broker.url },
@@ -34,7 +26,13 @@ const MODES = {
 const results = []
 for (const [mode, options] of Object.entries(MODES)) {
   // An hour of cache: the run measures the warm path only (no broker call inside a round).
-  const auth = agentAuth({ ...options, issuer, audience, cacheTtlMs: 3_600_000, onError: 'next' })
+  const auth = agentAuth({
+    ...options,
+    issuer: ISSUER,
+    audience: AUDIENCE,
+    cacheTtlMs: 3_600_000,
+    onError: 'next',
+  })
   const guard = requireScope('read:data:customer-:id')
   // 50 keep-alive connections, 20 requests each per cycle.
   const sockets = Array.from({ length: 50 }, () => ({}))

@@ -10,7 +10,7 @@
  *
  * Environment: BENCH_ROUNDS (5), BENCH_DURATION (3 s per measurement), BENCH_WARMUP (1 s before
  * each), BENCH_CONNECTIONS (50), BENCH_PIPELINING (1), BENCH_POOL (20000 tokens for the cold
- * runs), BENCH_ONLY (regexp on scenario names), BENCH_MEMORY_TOKENS (200000), BENCH_SKIP_EXTRAS=1,
+ * runs), BENCH_ONLY (regexp on scenario names), BENCH_MEMORY_TOKENS (1000000), BENCH_SKIP_EXTRAS=1,
  * BENCH_CPU_PROF=<regexp> (run matching servers with --cpu-prof into results/profiles),
  * BENCH_QUIET_CORES (0.25), BENCH_QUIET_WAIT (15 s), BENCH_RETRIES (2): see "foreign load" below.
  *
@@ -39,7 +39,7 @@ const CONFIG = {
   connections: num('BENCH_CONNECTIONS', 50),
   pipelining: num('BENCH_PIPELINING', 1),
   pool: num('BENCH_POOL', 20000),
-  memoryTokens: num('BENCH_MEMORY_TOKENS', 200000),
+  memoryTokens: num('BENCH_MEMORY_TOKENS', 1_000_000),
   only: env.BENCH_ONLY ? new RegExp(env.BENCH_ONLY) : null,
   skipExtras: env.BENCH_SKIP_EXTRAS === '1',
   cpuProf: env.BENCH_CPU_PROF ? new RegExp(env.BENCH_CPU_PROF) : null,
