@@ -28,11 +28,12 @@ function holds(scopeClaim, id) {
  * The no-op layers' work: nothing, or (`options.busyNs`, for bench/amplification.mjs) spin for that
  * many nanoseconds, a stand-in of known cost for a middleware's CPU time.
  */
-const busyNs = BigInt(kind === 'noop' ? (options.busyNs ?? 0) : 0)
+const busyMs = kind === 'noop' ? (options.busyNs ?? 0) / 1e6 : 0
 function busy() {
-  if (busyNs === 0n) return
-  const until = process.hrtime.bigint() + busyNs
-  while (process.hrtime.bigint() < until);
+  if (busyMs === 0) return
+  // performance.now() allocates nothing (hrtime.bigint() would, and the GC would add to the cost).
+  const until = performance.now() + busyMs
+  while (performance.now() < until);
 }
 
 let verifier
