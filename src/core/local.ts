@@ -98,10 +98,25 @@ export function createLocalStrategy(options: ResolvedOptions): TokenStrategy {
     return null
   }
 
+  /**
+   * The last header segment that passed and its selector: every token of one broker key carries
+   * the same header, so a cold token skips decoding it. Keyed by the exact segment string; a
+   * refused header is never remembered.
+   */
+  let lastHeader: { readonly segment: string; readonly selector: KeySelector } | undefined
+
   const parseHeader = (segments: string[]): KeySelector => {
+    const segment = segments[0] ?? ''
+    if (lastHeader !== undefined && lastHeader.segment === segment) return lastHeader.selector
+    const selector = Object.freeze(readHeader(segment))
+    lastHeader = { segment, selector }
+    return selector
+  }
+
+  const readHeader = (segment: string): KeySelector => {
     let header: unknown
     try {
-      header = decodeJson(segments[0] ?? '')
+      header = decodeJson(segment)
     } catch {
       throw invalid('malformed_header')
     }

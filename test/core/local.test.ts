@@ -304,6 +304,17 @@ const refusals: [string, () => string, string][] = [
 ]
 
 describe('refusals (401 invalid_token)', () => {
+  it('one instance that has accepted tokens refuses each of them alike (remembered header included)', async () => {
+    const s = local({ publicKey: key.jwk })
+    expect((await s.verify(signToken(key, claims()))).source).toBe('local')
+    for (const [name, make, reason] of refusals) {
+      const err = await refusal(s.verify(make()))
+      expect(`${name}: ${err.reason}`).toBe(`${name}: ${reason}`)
+      // and a good token with the usual header still passes after each refusal
+      expect((await s.verify(signToken(key, claims()))).source).toBe('local')
+    }
+  })
+
   it.each(refusals)('%s', async (_, make, reason) => {
     const token = make()
     const err = await refusal(local({ publicKey: key.jwk }).verify(token))
