@@ -3,6 +3,7 @@
  * (app auth → launch token → challenge → register), plus a few signed directly for edge cases.
  */
 import { type DevBroker, startDevBroker } from '../../src/testing/index.js'
+import { createStandardAgents } from '../helpers/agents.js'
 
 export interface Fixtures {
   broker: DevBroker
@@ -45,16 +46,7 @@ export function flipSignature(token: string): string {
 export async function makeFixtures(): Promise<Fixtures & { close(): Promise<void> }> {
   const broker = await startDevBroker()
   const other = await startDevBroker({ sampleApp: false })
-  const a = await broker.createAgent({
-    orchId: 'order-worker',
-    taskId: 'process-ord-1',
-    scope: ['read:data:customer-7', 'write:data:order-1'],
-  })
-  const bank = await broker.createAgent({
-    orchId: 'nightly-pipeline',
-    taskId: 'etl-bank',
-    scope: ['read:analytics:bank', 'write:reports:bank'],
-  })
+  const { agent: a, bank } = await createStandardAgents(broker)
   const rel = await broker.createAgent({ orchId: 'o', taskId: 'released', scope: ['read:data:customer-7'] })
   await broker.release(rel.accessToken)
   const now = Math.floor(Date.now() / 1000)

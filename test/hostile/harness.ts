@@ -16,6 +16,7 @@ import { describe, expect, it } from 'vitest'
 import type { AgentAuthOptions } from '../../src/index.js'
 import { type CreatedAgent, type DevBroker, type FaultMode, startDevBroker } from '../../src/testing/index.js'
 import { ADAPTERS, type AdapterName, buildApp, type RunningApp } from '../e2e/apps.js'
+import { createStandardAgents } from '../helpers/agents.js'
 import { type RawRequest, type RawResponse, send } from '../helpers/http.js'
 
 export type Mode = 'remote' | 'local' | 'hybrid'
@@ -101,16 +102,7 @@ export function jti(): string {
 /** Start a broker, two agents and the nine apps. */
 export async function startHostileEnv(extra: Partial<AgentAuthOptions> = {}): Promise<HostileEnv> {
   const broker = await startDevBroker()
-  const agent = await broker.createAgent({
-    orchId: 'order-worker',
-    taskId: 'process-ord-1',
-    scope: ['read:data:customer-7', 'write:data:order-1'],
-  })
-  const bank = await broker.createAgent({
-    orchId: 'nightly-pipeline',
-    taskId: 'etl-bank',
-    scope: ['read:analytics:bank', 'write:reports:bank'],
-  })
+  const { agent, bank } = await createStandardAgents(broker)
   const apps = {} as Record<Mode, Record<AdapterName, RunningApp>>
   for (const mode of MODES) {
     apps[mode] = {} as Record<AdapterName, RunningApp>
