@@ -39,6 +39,7 @@ import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { buildOrderService } from '../../examples/order-worker/service.js'
 import { listen } from '../../examples/shared.js'
+import { readResponse } from '../helpers/http.js'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const TSX_CLI = fileURLToPath(new URL('../../node_modules/tsx/dist/cli.mjs', import.meta.url))
@@ -109,16 +110,7 @@ class HttpxClient {
         body,
       })
       req.on('response', (res) => {
-        const chunks: Buffer[] = []
-        res.on('data', (c: Buffer) => chunks.push(c))
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8')
-          let json: unknown
-          try {
-            json = text ? JSON.parse(text) : undefined
-          } catch {}
-          resolve({ status: res.statusCode ?? 0, text, json })
-        })
+        readResponse(res).then(({ status, text, json }) => resolve({ status, text, json }), reject)
       })
       req.on('error', reject)
       req.end(body)
