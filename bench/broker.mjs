@@ -3,27 +3,15 @@
  * RS256 JWKS endpoint for the koa-jwt + jwks-rsa anchor (jsonwebtoken cannot verify EdDSA).
  * Driven by the orchestrator over IPC: { id, cmd, args } → { id, result | error }.
  */
-import { generateKeyPairSync, randomBytes, sign } from 'node:crypto'
+import { generateKeyPairSync, sign } from 'node:crypto'
 import { createServer } from 'node:http'
-import { AUDIENCE, ISSUER, startBenchBroker, TOKEN_TTL_S } from './bench-broker.mjs'
+import { AUDIENCE, freshClaims, ISSUER, startBenchBroker } from './bench-broker.mjs'
 
 const { broker, agent } = await startBenchBroker()
 const template = JSON.parse(Buffer.from(agent.accessToken.split('.')[1], 'base64url').toString('utf8'))
 
-/** A new, valid token with the real agent's claims (same key order) and a fresh jti. */
-function claimsFor() {
-  const now = Math.floor(Date.now() / 1000)
-  const out = {}
-  for (const [k, v] of Object.entries(template)) out[k] = v
-  out.jti = randomBytes(16).toString('hex')
-  out.iat = now
-  out.nbf = now
-  out.exp = now + TOKEN_TTL_S
-  return out
-}
-
 function eddsaToken() {
-  return broker.signToken(claimsFor())
+  return broker.signToken(freshClaims(template))
 }
 
 // RS256 issuer for the koa-jwt anchor: same claims, RSA-2048 key published as a JWKS.
@@ -35,7 +23,7 @@ const rsaJwks = {
 const rsaHeader = Buffer.from(JSON.stringify({ alg: 'RS256', typ: 'JWT', kid: rsaKid })).toString('base64url')
 
 function rs256Token() {
-  const payload = Buffer.from(JSON.stringify(claimsFor())).toString('base64url')
+  const payload = Buffer.from(JSON.stringify(freshClaims(template))).toString('base64url')
   const input = `${rsaHeader}.${payload}`
   return `${input}.${sign('sha256', Buffer.from(input), rsa.privateKey).toString('base64url')}`
 }

@@ -7,7 +7,6 @@
  * The verifier's `stats().cacheEntries` counts the remote cache only, so the local cache's size is
  * read from the lru-cache instances the verifier creates (their `set` is observed, not changed).
  */
-import { randomBytes } from 'node:crypto'
 import { existsSync, readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { join } from 'node:path'
@@ -36,6 +35,7 @@ const cacheSize = () => [...caches].reduce((sum, c) => sum + c.size, 0)
 
 const { createVerifier } = await import('../dist/index.js')
 const { startDevBroker } = await import('../dist/testing/index.js')
+const { freshClaims } = await import('./bench-broker.mjs')
 const broker = await startDevBroker({ signingKeyPem, issuer, audience, sampleApp: false })
 
 const verifier = createVerifier({ publicKey: publicJwk, issuer, audience })
@@ -48,14 +48,7 @@ function heap() {
 }
 
 function token() {
-  const now = Math.floor(Date.now() / 1000)
-  const claims = {}
-  for (const [k, v] of Object.entries(template)) claims[k] = v
-  claims.jti = randomBytes(16).toString('hex')
-  claims.iat = now
-  claims.nbf = now
-  claims.exp = now + 3600
-  return broker.signToken(claims)
+  return broker.signToken(freshClaims(template))
 }
 
 // Warm the code paths, then take the baseline with an empty cache.
