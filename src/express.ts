@@ -14,7 +14,7 @@
  */
 import type { NextFunction, Request, RequestHandler, Response } from 'express'
 import { setupAdapter } from './core/adapter-setup.js'
-import type { AgentIdentity } from './core/claims.js'
+import { type AgentIdentity, identityOrigin } from './core/claims.js'
 import { compileDelegationGuard, type DelegationRootMatcher } from './core/delegation.js'
 import { AgentAuthError, problemResponse } from './core/errors.js'
 import { compileScopeGuard, type ScopeRequirement } from './core/guard.js'
@@ -60,13 +60,29 @@ export interface AgentAuthMiddleware extends RequestHandler {
   close(): Promise<void>
 }
 
-interface AdapterState {
-  readonly realm: string
-  readonly fail: ExpressErrorHandler
+/** One `agentAuth()`'s settings, which its route guards need to refuse a request its way. */
+class AdapterState {
+  constructor(
+    readonly realm: string,
+    readonly fail: ExpressErrorHandler,
+  ) {}
 }
 
+/**
+ * Where a guard finds the settings of the `agentAuth()` that authenticated the request: inside the
+ * identity (`identityOrigin`), so the middleware stores one property on `req`, `agent`. Express
+ * gives every request its own prototype (`Object.setPrototypeOf(req, app.request)`), after which
+ * each property added to `req` costs V8 a new hidden class: about 2.5 µs per request on the
+ * benchmark machine, as much as the rest of the warm path (BENCHMARKS.md). A hand-written
+ * verifier returns identities without an origin; then the settings go on `req` under this symbol.
+ */
 const kState = Symbol('agentwrit-verify.express')
 type StatefulRequest = Request & { [kState]?: AdapterState }
+
+function stateOf(req: StatefulRequest): AdapterState | undefined {
+  const origin = identityOrigin(req.agent)
+  return origin instanceof AdapterState ? origin : req[kState]
+}
 
 function sendProblem(err: AgentAuthError, req: Request, res: Response, next: NextFunction): void {
   if (res.headersSent) {
@@ -89,12 +105,15 @@ export function agentAuth(options: (AgentAuthOptions & ExpressAuthOptions) | Ver
     sendProblem,
     (err, _req, _res, next) => next(err),
   )
-  const state: AdapterState = { realm: verifier.options.realm, fail: render }
+  const state = new AdapterState(verifier.options.realm, render)
+  const attach = (req: StatefulRequest, agent: AgentIdentity) => {
+    req.agent = agent
+    if (identityOrigin(agent) !== state) req[kState] = state
+  }
   const middleware = ((req: StatefulRequest, res: Response, next: NextFunction) => {
-    req[kState] = state
     let result: AgentIdentity | Promise<AgentIdentity>
     try {
-      result = authenticateFast(verifier, req)
+      result = authenticateFast(verifier, req, state)
     } catch (err) {
       fail(err, req, res, next, state)
       return
@@ -102,13 +121,13 @@ export function agentAuth(options: (AgentAuthOptions & ExpressAuthOptions) | Ver
     if (result instanceof Promise) {
       result.then(
         (agent) => {
-          req.agent = agent
+          attach(req, agent)
           next()
         },
         (err: unknown) => fail(err, req, res, next, state),
       )
     } else {
-      req.agent = result
+      attach(req, result)
       next()
     }
   }) as AgentAuthMiddleware
@@ -118,8 +137,13 @@ export function agentAuth(options: (AgentAuthOptions & ExpressAuthOptions) | Ver
 }
 
 /** A guard's refusal: rendered like any other; a configuration error goes to Express to be logged. */
-function refuse(err: unknown, req: StatefulRequest, res: Response, next: NextFunction): void {
-  const state = req[kState]
+function refuse(
+  err: unknown,
+  req: Request,
+  res: Response,
+  next: NextFunction,
+  state: AdapterState | undefined,
+): void {
   if (err instanceof AgentAuthError && err.code !== 'configuration_error')
     (state?.fail ?? sendProblem)(err, req, res, next)
   else next(err)
@@ -143,11 +167,11 @@ export type ExpressScopeRequirement = ScopeRequirement<Request>
 function guard(mode: 'all' | 'any', requirements: ExpressScopeRequirement[]): RequestHandler {
   const compiled = compileScopeGuard<Request>(mode, requirements)
   return (req: StatefulRequest, res: Response, next: NextFunction) => {
-    const state = req[kState]
+    const state = stateOf(req)
     try {
       compiled.enforce(req.agent, req.params, req, state?.realm, () => String(req.route?.path ?? req.path))
     } catch (err) {
-      refuse(err, req, res, next)
+      refuse(err, req, res, next, state)
       return
     }
     next()
@@ -175,11 +199,11 @@ export function requireAnyScope(...requirements: ExpressScopeRequirement[]): Req
 export function requireDelegatedFrom(...roots: DelegationRootMatcher[]): RequestHandler {
   const compiled = compileDelegationGuard(roots)
   return (req: StatefulRequest, res: Response, next: NextFunction) => {
-    const state = req[kState]
+    const state = stateOf(req)
     try {
       compiled.enforce(req.agent, state?.realm)
     } catch (err) {
-      refuse(err, req, res, next)
+      refuse(err, req, res, next, state)
       return
     }
     next()

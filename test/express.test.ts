@@ -1,7 +1,9 @@
+import { inspect } from 'node:util'
 import express from 'express'
 import request from 'supertest'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { AgentAuthError, agentAuth, requireScope } from '../src/express.js'
+import { AgentAuthError, agentAuth, requireDelegatedFrom, requireScope } from '../src/express.js'
+import { createVerifier, type Verifier } from '../src/index.js'
 import { type DevBroker, startDevBroker } from '../src/testing/index.js'
 
 let broker: DevBroker
@@ -95,6 +97,120 @@ describe('express adapter', () => {
     const res = await request(app).get('/customers/7').set('Authorization', `Bearer ${token}`)
     expect(res.status).toBe(500)
     expect(res.text).not.toContain('reached')
+  })
+
+  it('the identity is a frozen AgentIdentity with only the documented fields', async () => {
+    const auth = agentAuth({ broker: broker.url })
+    let seen: unknown
+    const app = express()
+      .use(auth)
+      .get('/x', (req, res) => {
+        seen = req.agent
+        res.end()
+      })
+    await request(app).get('/x').set('Authorization', `Bearer ${token}`).expect(200)
+    await auth.close()
+    expect(Object.isFrozen(seen)).toBe(true)
+    expect(inspect(seen)).toMatch(/^AgentIdentity \{/)
+    expect(Object.keys(seen as object).sort()).toEqual(
+      [
+        'audience',
+        'claims',
+        'delegated',
+        'delegatedBy',
+        'delegationChain',
+        'delegationDepth',
+        'expiresAt',
+        'id',
+        'issuedAt',
+        'issuer',
+        'jti',
+        'kind',
+        'orchId',
+        'rootAgent',
+        'scope',
+        'taskId',
+        'trustDomain',
+        'verification',
+      ].sort(),
+    )
+    expect(Object.getOwnPropertySymbols(seen)).toEqual([])
+  })
+
+  it("each agentAuth's guards refuse with that agentAuth's realm and onError", async () => {
+    const render = (name: string) => (err: AgentAuthError, _req: express.Request, res: express.Response) => {
+      res.status(err.status).set(err.headers).json({ by: name, code: err.code })
+    }
+    const a = agentAuth({ broker: broker.url, realm: 'a', onError: render('a') })
+    const b = agentAuth({ broker: broker.url, realm: 'b', onError: render('b') })
+    const app = express()
+      .get('/a/:id', a, requireScope('read:data:order-:id'), (_req, res) => {
+        res.end()
+      })
+      .get('/b/:id', b, requireScope('read:data:order-:id'), (_req, res) => {
+        res.end()
+      })
+    for (const name of ['a', 'b']) {
+      const res = await request(app).get(`/${name}/7`).set('Authorization', `Bearer ${token}`).expect(403)
+      expect(res.body).toEqual({ by: name, code: 'insufficient_scope' })
+      expect(res.headers['www-authenticate']).toContain(`realm="${name}"`)
+    }
+    await Promise.all([a.close(), b.close()])
+  })
+
+  it('guards work behind a hand-written verifier (identities without an origin)', async () => {
+    const real = createVerifier({ broker: broker.url, realm: 'wrapped' })
+    const wrapped: Verifier = {
+      options: real.options,
+      authenticate: (req) => real.authenticate(req),
+      verifyToken: (t) => real.verifyToken(t),
+      stats: () => real.stats(),
+      close: () => real.close(),
+    }
+    const app = express()
+      .use(agentAuth(wrapped))
+      .get('/customers/:id', requireScope('read:data:customer-:id'), (req, res) => {
+        res.json({ id: req.agent.id })
+      })
+    await request(app).get('/customers/7').set('Authorization', `Bearer ${token}`).expect(200)
+    const res = await request(app).get('/customers/8').set('Authorization', `Bearer ${token}`).expect(403)
+    expect(res.headers['www-authenticate']).toContain('realm="wrapped"')
+    await real.close()
+  })
+
+  it('a guard refuses (500) an identity replaced after agentAuth, never accepts it', async () => {
+    const auth = agentAuth({ broker: broker.url })
+    const errors: AgentAuthError[] = []
+    const app = express()
+      .use(auth)
+      .use((req, _res, next) => {
+        req.agent = { ...req.agent, scope: ['read:data:*'] }
+        next()
+      })
+      .get('/customers/:id', requireScope('read:data:customer-:id'), (_req, res) => {
+        res.json({ reached: true })
+      })
+      .get(
+        '/delegated',
+        requireDelegatedFrom(() => true),
+        (_req, res) => {
+          res.json({ reached: true })
+        },
+      )
+      .use(
+        (err: AgentAuthError, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
+          errors.push(err)
+          res.status(err.status).end()
+        },
+      )
+    for (const path of ['/customers/8', '/delegated']) {
+      const res = await request(app).get(path).set('Authorization', `Bearer ${token}`)
+      expect(res.status).toBe(500)
+      expect(res.text).not.toContain('reached')
+    }
+    expect(errors.map((e) => e.code)).toEqual(['configuration_error', 'configuration_error'])
+    expect(errors[0]!.message).toMatch(/replaced/)
+    await auth.close()
   })
 
   it('malformed templates and bad options throw at definition', () => {

@@ -22,6 +22,8 @@ export interface Computed {
 interface Entry {
   readonly outcome: CachedOutcome
   readonly storedAt: number
+  /** `storedAt + ttl`: the entry is served while the clock reads less than this. */
+  readonly expiresAt: number
 }
 
 /** A cache hit or a fresh computation, with the age of a hit. */
@@ -30,6 +32,11 @@ export interface Lookup {
   /** `true` when served from the cache (including joining an in-flight computation: `false`). */
   readonly hit: boolean
   readonly ageMs: number
+  /**
+   * When the cached answer expires (ms, the cache's clock; exclusive): `undefined` when the answer
+   * was not stored (a TTL of 0).
+   */
+  readonly expiresAt: number | undefined
 }
 
 export interface VerificationCacheOptions {
@@ -78,13 +85,25 @@ export class VerificationCache {
   get(key: string): Lookup | undefined {
     const e = this.#lru.get(key)
     if (e === undefined) return undefined
-    return { outcome: e.outcome, hit: true, ageMs: Math.max(0, this.#now() - e.storedAt) }
+    return {
+      outcome: e.outcome,
+      hit: true,
+      ageMs: Math.max(0, this.#now() - e.storedAt),
+      expiresAt: e.expiresAt,
+    }
   }
 
-  /** Store an outcome for `ttlMs` milliseconds (nothing is stored when `ttlMs <= 0`). */
-  set(key: string, outcome: CachedOutcome, ttlMs: number): void {
-    if (!(ttlMs > 0)) return
-    this.#lru.set(key, { outcome, storedAt: this.#now() }, { ttl: Math.ceil(ttlMs) })
+  /**
+   * Store an outcome for `ttlMs` milliseconds (nothing is stored when `ttlMs <= 0`).
+   * @returns when the entry expires (see {@link Lookup.expiresAt}), `undefined` when not stored.
+   */
+  set(key: string, outcome: CachedOutcome, ttlMs: number): number | undefined {
+    if (!(ttlMs > 0)) return undefined
+    const ttl = Math.ceil(ttlMs)
+    const storedAt = this.#now()
+    // lru-cache starts its own TTL clock after this read, so it never expires an entry sooner.
+    this.#lru.set(key, { outcome, storedAt, expiresAt: storedAt + ttl }, { ttl })
+    return storedAt + ttl
   }
 
   /**
@@ -100,8 +119,8 @@ export class VerificationCache {
     const p = (async (): Promise<Lookup> => {
       try {
         const { outcome, ttlMs } = await compute()
-        this.set(key, outcome, ttlMs)
-        return { outcome, hit: false, ageMs: 0 }
+        const expiresAt = this.set(key, outcome, ttlMs)
+        return { outcome, hit: false, ageMs: 0, expiresAt }
       } finally {
         this.#inflight.delete(key)
       }

@@ -210,32 +210,88 @@ export function identityBase(claims: AgentWritClaims): IdentityBase {
   })
 }
 
-/** One request's identity: the shared base plus fresh `Date`s and how it was verified. Frozen. */
+/**
+ * The runtime class of identities. Its instances are frozen and carry exactly the
+ * {@link AgentIdentity} fields as own enumerable properties, plus a private origin: whatever the
+ * adapter that authenticated the request passed in (its settings), so that its route guards find
+ * them through `req.agent` alone, with no second property on the request. Not exported from the
+ * package: the public type is the {@link AgentIdentity} interface.
+ */
+class VerifiedIdentity implements AgentIdentity {
+  declare readonly id: string
+  declare readonly kind: TokenKind
+  declare readonly trustDomain: string | undefined
+  declare readonly scope: readonly string[]
+  declare readonly taskId: string | undefined
+  declare readonly orchId: string | undefined
+  declare readonly jti: string
+  declare readonly issuer: string
+  declare readonly audience: readonly string[]
+  declare readonly issuedAt: Date
+  declare readonly expiresAt: Date
+  declare readonly delegationChain: readonly DelegationRecord[]
+  declare readonly delegated: boolean
+  declare readonly delegationDepth: number
+  declare readonly rootAgent: string | undefined
+  declare readonly delegatedBy: string | undefined
+  declare readonly claims: AgentWritClaims
+  declare readonly verification: AgentIdentity['verification']
+  readonly #origin: unknown
+
+  constructor(
+    base: IdentityBase,
+    verification: { source: VerificationSource; cacheAgeMs: number },
+    origin: unknown,
+  ) {
+    this.#origin = origin
+    this.id = base.id
+    this.kind = base.kind
+    this.trustDomain = base.trustDomain
+    this.scope = base.scope
+    this.taskId = base.taskId
+    this.orchId = base.orchId
+    this.jti = base.jti
+    this.issuer = base.issuer
+    this.audience = base.audience
+    this.issuedAt = new Date(base.claims.iat * 1000)
+    this.expiresAt = new Date(base.claims.exp * 1000)
+    this.delegationChain = base.delegationChain
+    this.delegated = base.delegated
+    this.delegationDepth = base.delegationDepth
+    this.rootAgent = base.rootAgent
+    this.delegatedBy = base.delegatedBy
+    this.claims = base.claims
+    this.verification = Object.freeze({ source: verification.source, cacheAgeMs: verification.cacheAgeMs })
+    Object.freeze(this)
+  }
+
+  static originOf(value: unknown): unknown {
+    return typeof value === 'object' && value !== null && #origin in value
+      ? (value as VerifiedIdentity).#origin
+      : undefined
+  }
+}
+// `AgentIdentity { id: …, … }` in console.log and util.inspect.
+Object.defineProperty(VerifiedIdentity, 'name', { value: 'AgentIdentity' })
+
+/**
+ * One request's identity: the shared base plus fresh `Date`s and how it was verified. Frozen.
+ * @param origin - the authenticating adapter's settings, read back with {@link identityOrigin}.
+ */
 export function identityFrom(
   base: IdentityBase,
   verification: { source: VerificationSource; cacheAgeMs: number },
+  origin?: unknown,
 ): AgentIdentity {
-  // An explicit literal: V8 builds it far faster than a spread of the base (hot path).
-  return Object.freeze({
-    id: base.id,
-    kind: base.kind,
-    trustDomain: base.trustDomain,
-    scope: base.scope,
-    taskId: base.taskId,
-    orchId: base.orchId,
-    jti: base.jti,
-    issuer: base.issuer,
-    audience: base.audience,
-    issuedAt: new Date(base.claims.iat * 1000),
-    expiresAt: new Date(base.claims.exp * 1000),
-    delegationChain: base.delegationChain,
-    delegated: base.delegated,
-    delegationDepth: base.delegationDepth,
-    rootAgent: base.rootAgent,
-    delegatedBy: base.delegatedBy,
-    claims: base.claims,
-    verification: Object.freeze({ source: verification.source, cacheAgeMs: verification.cacheAgeMs }),
-  })
+  return new VerifiedIdentity(base, verification, origin)
+}
+
+/**
+ * The `origin` an identity was built with by {@link identityFrom}; `undefined` for anything else
+ * (an object that only looks like an identity, or one built without an origin).
+ */
+export function identityOrigin(value: unknown): unknown {
+  return VerifiedIdentity.originOf(value)
 }
 
 /** Build the frozen request identity from verified claims. */

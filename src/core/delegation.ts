@@ -76,7 +76,8 @@ export function compileDelegationGuard(matchers: readonly DelegationRootMatcher[
     enforce(agent: AgentIdentity | undefined, realm: string | undefined): void {
       if (agent === undefined || agent === null || realm === undefined) {
         throw new AgentAuthError('configuration_error', {
-          detail: 'requireDelegatedFrom() used on a route without agentAuth()',
+          detail:
+            'requireDelegatedFrom(): no identity from agentAuth() on this request (a route without agentAuth(), or the identity was replaced after it)',
         })
       }
       check(agent, realm)

@@ -123,7 +123,7 @@ export function compileScopeGuard<Req>(
     enforce(agent, params, request, realm, route) {
       if (agent === undefined || agent === null || realm === undefined) {
         throw new AgentAuthError('configuration_error', {
-          detail: `${caller}() used on a route without agentAuth()`,
+          detail: `${caller}(): no identity from agentAuth() on this request (a route without agentAuth(), or the identity was replaced after it)`,
         })
       }
       const p = params ?? {}

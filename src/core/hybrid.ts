@@ -41,7 +41,17 @@ export function createHybridStrategy(
     if (answer.claims.jti !== checked.claims.jti || answer.claims.sub !== checked.claims.sub) {
       throw new AgentAuthError('invalid_token', { reason: 'claims_mismatch', realm: options.realm })
     }
-    return { claims: checked.claims, source: answer.source, cacheAgeMs: answer.cacheAgeMs }
+    // Reusable only while both answers are: the signature check and the broker's word.
+    const until =
+      checked.reusableUntil === undefined || answer.reusableUntil === undefined
+        ? undefined
+        : Math.min(checked.reusableUntil, answer.reusableUntil)
+    return {
+      claims: checked.claims,
+      source: answer.source,
+      cacheAgeMs: answer.cacheAgeMs,
+      reusableUntil: until,
+    }
   }
   return {
     peek(key: string): VerifiedToken | undefined {

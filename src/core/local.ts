@@ -197,7 +197,13 @@ export function createLocalStrategy(options: ResolvedOptions): TokenStrategy {
       if (lookup === undefined || !lookup.outcome.valid) return undefined
       // Belt and braces: a cached entry never outlives the token.
       if (timeFault(lookup.outcome.claims, options.now()) !== null) return undefined
-      return { claims: lookup.outcome.claims, source: 'cache', cacheAgeMs: lookup.ageMs }
+      return {
+        claims: lookup.outcome.claims,
+        source: 'cache',
+        cacheAgeMs: lookup.ageMs,
+        // The entry's TTL never reaches past the token's expiry (verifyFresh).
+        reusableUntil: lookup.expiresAt,
+      }
     },
     async verify(token: string, givenKey?: string): Promise<VerifiedToken> {
       try {
@@ -207,14 +213,21 @@ export function createLocalStrategy(options: ResolvedOptions): TokenStrategy {
         const lookup = await cache.run(key, () => verifyFresh(token))
         const { outcome } = lookup
         if (!outcome.valid) throw invalid('invalid')
-        if (!lookup.hit) return { claims: outcome.claims, source: 'local', cacheAgeMs: 0 }
+        if (!lookup.hit) {
+          return { claims: outcome.claims, source: 'local', cacheAgeMs: 0, reusableUntil: lookup.expiresAt }
+        }
         // Belt and braces: a cached entry never outlives the token.
         const fault = timeFault(outcome.claims, options.now())
         if (fault !== null) {
           cache.delete(key)
           throw invalid(fault)
         }
-        return { claims: outcome.claims, source: 'cache', cacheAgeMs: lookup.ageMs }
+        return {
+          claims: outcome.claims,
+          source: 'cache',
+          cacheAgeMs: lookup.ageMs,
+          reusableUntil: lookup.expiresAt,
+        }
       } catch (err) {
         if (isAgentAuthError(err)) throw err
         // Never an acceptance, never a 401 for our own fault.

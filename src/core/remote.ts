@@ -79,7 +79,12 @@ export function createRemoteStrategy(
       const lookup = cache.get(key)
       if (lookup === undefined) return undefined
       if (!lookup.outcome.valid) throw invalid('rejected_by_broker')
-      return { claims: lookup.outcome.claims, source: 'cache', cacheAgeMs: lookup.ageMs }
+      return {
+        claims: lookup.outcome.claims,
+        source: 'cache',
+        cacheAgeMs: lookup.ageMs,
+        reusableUntil: lookup.expiresAt,
+      }
     },
     async verify(token: string, key = tokenKey(token)): Promise<VerifiedToken> {
       const recent = failures?.get(key)
@@ -96,6 +101,7 @@ export function createRemoteStrategy(
         claims: lookup.outcome.claims,
         source: lookup.hit ? 'cache' : 'broker',
         cacheAgeMs: lookup.ageMs,
+        reusableUntil: lookup.expiresAt,
       }
     },
     async close() {

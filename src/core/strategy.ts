@@ -10,6 +10,12 @@ export interface VerifiedToken {
   readonly source: VerificationSource
   /** Age of the cached result in milliseconds; 0 unless `source` is `cache`. */
   readonly cacheAgeMs: number
+  /**
+   * Until when (ms on the `now` clock, exclusive) this answer stands without asking the strategy
+   * again: the expiry of the cache entry that holds it. `undefined` when it was not cached.
+   * The verifier reuses it for the next request carrying the same token on the same connection.
+   */
+  readonly reusableUntil?: number | undefined
 }
 
 /**

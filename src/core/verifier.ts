@@ -31,8 +31,9 @@ export interface AuthRequest {
   readonly url?: string
   /**
    * The connection (Node's `req.socket`). A keep-alive connection usually repeats one token: the
-   * token's hash is remembered on the connection (compared by exact equality) so a repeat skips
-   * the SHA-256.
+   * verifier remembers the connection's last token (compared by exact equality), its hash and its
+   * cached answer, so a repeat skips the SHA-256 and the cache lookup until that answer's cache
+   * entry expires.
    */
   readonly socket?: object | null
 }
@@ -118,14 +119,14 @@ export function createVerifier(input: AgentAuthOptions): Verifier {
    */
   const bases = new WeakMap<AgentWritClaims, IdentityBase>()
 
-  function identify(verified: VerifiedToken): AgentIdentity {
+  function identify(verified: VerifiedToken, origin: unknown): AgentIdentity {
     let base = bases.get(verified.claims)
     if (base === undefined) {
       admit(verified.claims)
       base = identityBase(verified.claims)
       bases.set(verified.claims, base)
     }
-    return identityFrom(base, verified)
+    return identityFrom(base, verified, origin)
   }
 
   function unexpected(err: unknown): AgentAuthError {
@@ -139,7 +140,7 @@ export function createVerifier(input: AgentAuthOptions): Verifier {
     })
   }
 
-  async function verifyKeyed(token: string, key: string): Promise<AgentIdentity> {
+  async function verifyKeyed(token: string, key: string, origin?: unknown): Promise<AgentIdentity> {
     // The broker refuses anything that is not three base64url segments: refuse it here, no network.
     if (!looksLikeJws(token)) throw invalid('malformed')
     let verified: VerifiedToken
@@ -148,7 +149,7 @@ export function createVerifier(input: AgentAuthOptions): Verifier {
     } catch (err) {
       throw unexpected(err)
     }
-    return identify(verified)
+    return identify(verified, origin)
   }
 
   async function verifyToken(token: string): Promise<AgentIdentity> {
@@ -164,10 +165,29 @@ export function createVerifier(input: AgentAuthOptions): Verifier {
   }
 
   /**
+   * The last token seen on each connection, its key and, once a cached answer was found for it,
+   * that answer until its cache entry expires. A keep-alive connection usually repeats one token:
+   * a repeat then skips the SHA-256 and the cache lookup. A WeakMap rather than a property on the
+   * socket, so Node's sockets keep the hidden class Node's own code expects. The memo lives and
+   * dies with the connection and is never a cache key, a log line or an error; `close()` drops it.
+   */
+  let connections = new WeakMap<object, ConnectionMemo>()
+
+  function memoFor(socket: object | null | undefined, token: string): ConnectionMemo {
+    if (socket === undefined || socket === null) return newMemo(token)
+    const last = connections.get(socket)
+    if (last !== undefined && last.token === token) return last
+    const memo = newMemo(token)
+    connections.set(socket, memo)
+    return memo
+  }
+
+  /**
    * The identity synchronously when the answer is cached, a promise otherwise. Throws
    * synchronously for a request refused before verification or by a cached refusal.
+   * `origin` goes into the identity (see `identityOrigin`).
    */
-  function authenticateNow(request: AuthRequest): AgentIdentity | Promise<AgentIdentity> {
+  function authenticateNow(request: AuthRequest, origin?: unknown): AgentIdentity | Promise<AgentIdentity> {
     if (request.url !== undefined && hasQueryToken(request.url)) {
       throw new AgentAuthError('invalid_request', {
         detail: 'access tokens are accepted only in the Authorization header',
@@ -176,17 +196,34 @@ export function createVerifier(input: AgentAuthOptions): Verifier {
       })
     }
     const token = readBearer(request.headers, request.rawHeaders, extractOptions)
-    const key = keyOnConnection(request.socket, token)
+    const memo = memoFor(request.socket, token)
+    if (memo.base !== undefined) {
+      // Same token as the previous request on this connection, answer still within its cache TTL.
+      const now = options.now()
+      if (now < memo.until) {
+        const cacheAgeMs = Math.max(0, now - memo.storedAt)
+        return identityFrom(memo.base, { source: 'cache', cacheAgeMs }, origin)
+      }
+      memo.base = undefined
+    }
     let hit: VerifiedToken | undefined
     try {
-      hit = strategy.peek?.(key)
+      hit = strategy.peek?.(memo.key)
     } catch (err) {
       throw unexpected(err)
     }
     // A cache entry only ever exists for a token that passed every syntax check.
-    if (hit !== undefined) return identify(hit)
+    if (hit !== undefined) {
+      const identity = identify(hit, origin)
+      if (hit.reusableUntil !== undefined) {
+        memo.base = bases.get(hit.claims)
+        memo.storedAt = options.now() - hit.cacheAgeMs
+        memo.until = hit.reusableUntil
+      }
+      return identity
+    }
     assertBearerSyntax(token, realm)
-    return verifyKeyed(token, key)
+    return verifyKeyed(token, memo.key, origin)
   }
 
   return Object.freeze({
@@ -205,6 +242,7 @@ export function createVerifier(input: AgentAuthOptions): Verifier {
       return { brokerCalls: remote?.brokerCalls ?? 0, cacheEntries: remote?.cache.size ?? 0 }
     },
     async close() {
+      connections = new WeakMap()
       await strategy.close()
       if (options.mode === 'hybrid') {
         // createHybridStrategy does not own its parts.
@@ -215,41 +253,41 @@ export function createVerifier(input: AgentAuthOptions): Verifier {
 }
 
 const kAuthenticateFast = Symbol('agentwrit-verify.authenticateFast')
-/**
- * The last token seen on each connection and its key. A WeakMap rather than a property on the
- * socket, so Node's sockets keep the hidden class Node's own code expects; on the warm path it
- * costs the same as the property did (bench/hot-path.mjs).
- */
-const lastOnConnection = new WeakMap<object, { readonly token: string; readonly key: string }>()
 
-/**
- * `tokenKey(token)`, reusing the key computed for the previous request on the same connection when
- * it carried exactly the same token. The memo lives and dies with the connection and is never a
- * cache key, a log line or an error.
- */
-function keyOnConnection(socket: object | null | undefined, token: string): string {
-  if (socket === undefined || socket === null) return tokenKey(token)
-  const last = lastOnConnection.get(socket)
-  if (last !== undefined && last.token === token) return last.key
-  const key = tokenKey(token)
-  lastOnConnection.set(socket, { token, key })
-  return key
+/** What a verifier remembers about one connection (see `connections` in {@link createVerifier}). */
+interface ConnectionMemo {
+  readonly token: string
+  /** `tokenKey(token)`. */
+  readonly key: string
+  /** The admitted identity base of the cached answer, `undefined` until one was found. */
+  base: IdentityBase | undefined
+  /** When that answer was stored (ms, `options.now` clock), for `cacheAgeMs`. */
+  storedAt: number
+  /** Its cache entry's expiry (exclusive). */
+  until: number
+}
+
+function newMemo(token: string): ConnectionMemo {
+  return { token, key: tokenKey(token), base: undefined, storedAt: 0, until: 0 }
 }
 
 /**
  * For adapters: authenticate, returning the identity synchronously when the answer is cached
- * (no promise on the warm path) and a promise otherwise; may throw synchronously.
+ * (no promise on the warm path) and a promise otherwise; may throw synchronously. The identity
+ * carries `origin` (read back with `identityOrigin`) when the verifier is one of ours; a
+ * hand-written {@link Verifier} returns identities without it.
  */
 export function authenticateFast(
   verifier: Verifier,
   request: AuthRequest,
+  origin?: unknown,
 ): AgentIdentity | Promise<AgentIdentity> {
   const fast = (verifier as FastVerifier)[kAuthenticateFast]
-  return fast === undefined ? verifier.authenticate(request) : fast(request)
+  return fast === undefined ? verifier.authenticate(request) : fast(request, origin)
 }
 
 type FastVerifier = Verifier & {
-  [kAuthenticateFast]?: (request: AuthRequest) => AgentIdentity | Promise<AgentIdentity>
+  [kAuthenticateFast]?: (request: AuthRequest, origin?: unknown) => AgentIdentity | Promise<AgentIdentity>
 }
 
 /** Whether a value is a {@link Verifier} (adapters accept either options or a verifier). */
