@@ -47,6 +47,8 @@ const CONFIG = {
   quietCores: num('BENCH_QUIET_CORES', 0.25),
   quietWaitS: num('BENCH_QUIET_WAIT', 15),
   retries: num('BENCH_RETRIES', 2),
+  /** `BENCH_FRESH=1`: new server processes every round (default: one process per scenario for the run). */
+  freshProcesses: env.BENCH_FRESH === '1',
 }
 const TARGETS = { express: 0.95, fastify: 0.85, koa: 0.9 }
 const COLD_TARGET = 1.5
@@ -280,7 +282,9 @@ const selected = SCENARIOS.filter(
 
 log(`[${elapsed()}] starting ${selected.length} servers`)
 const profileDir = join(resultsDir, 'profiles')
-for (const s of selected) {
+/** Start (or, with a running one, replace) a scenario's server process. */
+async function startServer(s) {
+  if (s.proc !== undefined) await stopChild(s.proc)
   const execArgv = []
   if (CONFIG.cpuProf?.test(s.name)) {
     mkdirSync(profileDir, { recursive: true })
@@ -290,10 +294,11 @@ for (const s of selected) {
       `--cpu-prof-name=${s.name.replace(/\W+/g, '_')}.cpuprofile`,
     )
   }
-  const { token, name, load, group, ...config } = s
+  const { token, name, load, group, proc, port, runs, ...config } = s
   s.proc = spawnChild('server.mjs', [JSON.stringify(config)], execArgv)
   s.port = (await s.proc.ready).port
 }
+for (const s of selected) await startServer(s)
 
 // Sanity: each guarded server accepts the token, refuses no token (401) and another id (403).
 for (const s of selected) {
@@ -441,6 +446,15 @@ for (let round = 0; round < CONFIG.rounds; round++) {
   for (const fw of frameworks.map((_, i) => frameworks[(i + round) % frameworks.length])) {
     const base = selected.find((s) => s.framework === fw && s.kind === 'bare')
     const others = selected.filter((s) => s.framework === fw && s !== base)
+    // BENCH_FRESH=1: new processes for every round. Two processes of the same server can differ by
+    // up to 30 % here for their whole life (BENCHMARKS.md, Method); this samples that afresh.
+    if (CONFIG.freshProcesses) {
+      for (const s of [base, ...others]) {
+        if (round > 0) await startServer(s)
+        // A new process runs slower for its first seconds (JIT, heap sizing): more warm-up.
+        await cannon(s, 2)
+      }
+    }
     const first = await measureQuiet(base, round)
     for (const s of others.map((_, i) => others[(i + round) % others.length])) {
       s.runs.push(await measureQuiet(s, round))
@@ -691,7 +705,7 @@ const md = [
   `# Benchmark results (${new Date().toISOString()})`,
   '',
   `Machine: ${machine.cpus} CPUs (${machine.cpuModel}), Node ${machine.node}, ${machine.platform}; ${machine.note}.`,
-  `Method: ${CONFIG.rounds} rounds; in each, per framework, bare first, its other scenarios (rotating order), bare again; per measurement ${CONFIG.warmupS} s warm-up + ${CONFIG.durationS} s autocannon, ${CONFIG.connections} connections, pipelining ${CONFIG.pipelining}; × bare = median over rounds of (scenario ÷ mean of the same framework's two bare runs in that round); quiet seconds = p90 of per-second req/s over the run ÷ the same for bare; CPU/req = server process CPU time (all threads) per request; foreign cores = CPU used by other processes on the machine during the measurement (median).`,
+  `Method: ${CONFIG.rounds} rounds${CONFIG.freshProcesses ? ' with new server processes each round' : ''}; in each, per framework, bare first, its other scenarios (rotating order), bare again; per measurement ${CONFIG.warmupS} s warm-up + ${CONFIG.durationS} s autocannon, ${CONFIG.connections} connections, pipelining ${CONFIG.pipelining}; × bare = median over rounds of (scenario ÷ mean of the same framework's two bare runs in that round); quiet seconds = p90 of per-second req/s over the run ÷ the same for bare; CPU/req = server process CPU time (all threads) per request; foreign cores = CPU used by other processes on the machine during the measurement (median).`,
   '',
   ...tableLines,
   '',
