@@ -3,15 +3,14 @@
  * from the remembered cache answer, never past that answer's cache entry (cacheTtlMs, the token's
  * expiry), never after close(), and never for another token.
  */
-import { sign } from 'node:crypto'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import type { AuthRequest } from '../../src/core/verifier.js'
 import { type AgentAuthOptions, createVerifier, type Verifier } from '../../src/index.js'
-import { makeKey, type TestKey } from '../helpers/ed25519-key.js'
+import { makeKey, signToken, type TestKey } from '../helpers/ed25519-key.js'
 import { json, type StubServer, startStubServer } from '../helpers/stub-server.js'
+import { agentClaims } from '../helpers/token-claims.js'
 
 const NOW = 2_000_000_000_000
-const sub = 'spiffe://agentwrit.local/agent/o/t/0123456789abcdef'
 let t = NOW
 let stub: StubServer
 let key: TestKey
@@ -19,24 +18,8 @@ let key: TestKey
 let revoked = false
 const verifiers: Verifier[] = []
 
-const b64 = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url')
-function claims(over: Record<string, unknown> = {}) {
-  return {
-    iss: '',
-    sub,
-    exp: NOW / 1000 + 300,
-    nbf: NOW / 1000,
-    iat: NOW / 1000,
-    jti: 'a'.repeat(32),
-    scope: ['read:data:x'],
-    ...over,
-  }
-}
 /** A token signed with the test key (so local and hybrid modes accept it). */
-function tokenFor(over: Record<string, unknown> = {}): string {
-  const input = `${b64({ alg: 'EdDSA', typ: 'JWT', kid: key.kid })}.${b64(claims(over))}`
-  return `${input}.${sign(null, Buffer.from(input), key.privateKey).toString('base64url')}`
-}
+const tokenFor = (over: Record<string, unknown> = {}) => signToken(key, agentClaims(NOW, over))
 
 function make(over: Partial<AgentAuthOptions>): Verifier {
   const v = createVerifier({ now: () => t, timeoutMs: 500, ...over } as AgentAuthOptions)

@@ -8,7 +8,7 @@ import { AgentAuthError } from '../../src/core/errors.js'
 import { createLocalStrategy } from '../../src/core/local.js'
 import { type AgentAuthOptions, type ResolvedOptions, resolveOptions } from '../../src/core/options.js'
 import type { TokenStrategy } from '../../src/core/strategy.js'
-import { makeKey, type TestKey } from '../helpers/ed25519-key.js'
+import { makeKey, signToken } from '../helpers/ed25519-key.js'
 
 // Count signature verifications (node:crypto's Ed25519 verify) without changing them.
 vi.mock('node:crypto', async (importOriginal) => {
@@ -20,13 +20,6 @@ const verifications = vi.mocked(nodeVerify)
 // ---- helpers ---------------------------------------------------------------------------------
 
 const b64u = (v: string | Buffer) => Buffer.from(v).toString('base64url')
-
-/** Sign like the broker: header `{"alg":"EdDSA","typ":"JWT","kid":…}` unless told otherwise. */
-function signToken(key: TestKey, payload: unknown, header: Record<string, unknown> | null = null): string {
-  const h = b64u(JSON.stringify(header ?? { alg: 'EdDSA', typ: 'JWT', kid: key.kid }))
-  const p = b64u(JSON.stringify(payload))
-  return `${h}.${p}.${b64u(sign(null, Buffer.from(`${h}.${p}`), key.privateKey))}`
-}
 
 const T0 = 1_760_000_000 // whole seconds
 let nowMs = T0 * 1000

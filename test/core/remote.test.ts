@@ -4,9 +4,10 @@ import { AgentAuthError } from '../../src/core/errors.js'
 import { resolveOptions } from '../../src/core/options.js'
 import { createRemoteStrategy, type RemoteStrategy } from '../../src/core/remote.js'
 import { json, type StubServer, startStubServer } from '../helpers/stub-server.js'
+import { agentClaims, TEST_AGENT } from '../helpers/token-claims.js'
 
 const NOW = 2_000_000_000_000
-const sub = 'spiffe://agentwrit.local/agent/o/t/0123456789abcdef'
+const sub = TEST_AGENT
 
 function b64(o: unknown): string {
   return Buffer.from(JSON.stringify(o)).toString('base64url')
@@ -14,18 +15,7 @@ function b64(o: unknown): string {
 function tokenFor(claims: Record<string, unknown>, sig = 'c2ln'): string {
   return `${b64({ alg: 'EdDSA', typ: 'JWT' })}.${b64(claims)}.${sig}`
 }
-function claims(over: Record<string, unknown> = {}) {
-  return {
-    iss: '',
-    sub,
-    exp: NOW / 1000 + 300,
-    nbf: NOW / 1000,
-    iat: NOW / 1000,
-    jti: 'a'.repeat(32),
-    scope: ['read:data:x'],
-    ...over,
-  }
-}
+const claims = (over: Record<string, unknown> = {}) => agentClaims(NOW, over)
 
 let stub: StubServer
 let t = NOW

@@ -1,5 +1,5 @@
 /** A fresh Ed25519 key for tests, in every form the key sources accept. */
-import { generateKeyPairSync, type KeyObject } from 'node:crypto'
+import { generateKeyPairSync, type KeyObject, sign } from 'node:crypto'
 import { ed25519Thumbprint } from '../../src/core/key-source.js'
 
 export interface TestKey {
@@ -23,4 +23,17 @@ export function makeKey(): TestKey {
     raw: Buffer.from(jwk.x, 'base64url'),
     pem: publicKey.export({ format: 'pem', type: 'spki' }).toString(),
   }
+}
+
+const b64u = (v: string | Buffer) => Buffer.from(v).toString('base64url')
+
+/** Sign like the broker: header `{"alg":"EdDSA","typ":"JWT","kid":…}` unless told otherwise. */
+export function signToken(
+  key: TestKey,
+  payload: unknown,
+  header: Record<string, unknown> | null = null,
+): string {
+  const h = b64u(JSON.stringify(header ?? { alg: 'EdDSA', typ: 'JWT', kid: key.kid }))
+  const p = b64u(JSON.stringify(payload))
+  return `${h}.${p}.${b64u(sign(null, Buffer.from(`${h}.${p}`), key.privateKey))}`
 }
