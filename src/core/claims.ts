@@ -116,14 +116,6 @@ function isDelegationRecord(v: unknown): v is DelegationRecord {
   )
 }
 
-function deepFreeze<T>(value: T): T {
-  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
-    Object.freeze(value)
-    for (const v of Object.values(value)) deepFreeze(v)
-  }
-  return value
-}
-
 /**
  * Check that an unknown value has the shape of AgentWrit claims and return a clean, deep-frozen
  * copy holding only the known fields (prototype-free input like `__proto__` keys is never copied).
@@ -151,28 +143,31 @@ export function parseClaims(raw: unknown): AgentWritClaims | null {
     iss: c.iss ?? '',
     sub: c.sub,
   }
-  if (c.aud !== undefined && (c.aud as string[]).length > 0) out.aud = [...(c.aud as string[])]
+  if (c.aud !== undefined && (c.aud as string[]).length > 0) out.aud = Object.freeze([...(c.aud as string[])])
   out.exp = c.exp
   out.nbf = c.nbf ?? 0
   out.iat = c.iat ?? 0
   out.jti = c.jti
   if (typeof c.sid === 'string' && c.sid !== '') out.sid = c.sid
-  out.scope = Array.isArray(c.scope) ? [...(c.scope as string[])] : []
+  out.scope = Object.freeze(Array.isArray(c.scope) ? [...(c.scope as string[])] : [])
   if (typeof c.task_id === 'string' && c.task_id !== '') out.task_id = c.task_id
   if (typeof c.orch_id === 'string' && c.orch_id !== '') out.orch_id = c.orch_id
   if (Array.isArray(c.delegation_chain) && c.delegation_chain.length > 0) {
-    out.delegation_chain = (c.delegation_chain as DelegationRecord[]).map((r) => {
-      const rec: Record<string, unknown> = {
-        agent: r.agent,
-        scope: [...r.scope],
-        delegated_at: r.delegated_at,
-      }
-      if (typeof r.signature === 'string' && r.signature !== '') rec.signature = r.signature
-      return rec
-    })
+    out.delegation_chain = Object.freeze(
+      (c.delegation_chain as DelegationRecord[]).map((r) => {
+        const rec: Record<string, unknown> = {
+          agent: r.agent,
+          scope: Object.freeze([...r.scope]),
+          delegated_at: r.delegated_at,
+        }
+        if (typeof r.signature === 'string' && r.signature !== '') rec.signature = r.signature
+        return Object.freeze(rec)
+      }),
+    )
   }
   if (typeof c.chain_hash === 'string' && c.chain_hash !== '') out.chain_hash = c.chain_hash
-  return deepFreeze(out as unknown as AgentWritClaims)
+  // Deep-frozen: every object and array above is a fresh copy, frozen where it is built.
+  return Object.freeze(out) as unknown as AgentWritClaims
 }
 
 /** Classify a subject: SPIFFE agent id, `admin`, or `app:<id>`; `null` for anything else. */

@@ -34,6 +34,8 @@ const CLAIM_FIELDS = new Set([
 const RECORD_FIELDS = new Set(['agent', 'scope', 'delegated_at', 'signature'])
 const TIME_FIELDS = new Set(['exp', 'nbf', 'iat'])
 const INTEGER = /^-?(?:0|[1-9][0-9]*)$/
+/** Where a number literal with a fraction or an exponent could start (see `parseBrokerPayload`). */
+const MAYBE_NON_INTEGER = /[:,[][ \t\n\r]*-?[0-9]+[.eE]/
 
 /** Go's `encoding/json` name folding, close enough to decide "another spelling of a known field". */
 function fold(name: string): string {
@@ -152,9 +154,11 @@ export function parseBrokerPayload(text: string): unknown {
       }
     }
   }
-  // Fast path: when no digit in the text is followed by `.`, `e` or `E`, every number literal is a
-  // plain integer and the scan below cannot find anything to refuse.
-  if (!/[0-9][.eE]/.test(text)) return raw
+  // Fast path: a JSON number literal starts right after `:`, `,` or `[` (and optional
+  // whitespace). When no such start runs into a fraction or an exponent, every number literal is a
+  // plain integer and the scan below cannot find anything to refuse. (Text inside strings can only
+  // make this test match, never hide a literal: the scan then decides.)
+  if (!MAYBE_NON_INTEGER.test(text)) return raw
   const numbers = topLevelNumbers(text)
   if (numbers === null) return null
   for (const [key, literal] of numbers) {

@@ -140,9 +140,14 @@ export function createVerifier(input: AgentAuthOptions): Verifier {
     })
   }
 
-  async function verifyKeyed(token: string, key: string, origin?: unknown): Promise<AgentIdentity> {
+  async function verifyKeyed(token: string, key: string): Promise<AgentIdentity> {
     // The broker refuses anything that is not three base64url segments: refuse it here, no network.
     if (!looksLikeJws(token)) throw invalid('malformed')
+    return verifyJws(token, key)
+  }
+
+  /** Verify a token that passed {@link looksLikeJws}, under its {@link tokenKey}. */
+  async function verifyJws(token: string, key: string, origin?: unknown): Promise<AgentIdentity> {
     let verified: VerifiedToken
     try {
       verified = await strategy.verify(token, key)
@@ -222,8 +227,13 @@ export function createVerifier(input: AgentAuthOptions): Verifier {
       }
       return identity
     }
-    assertBearerSyntax(token, realm)
-    return verifyKeyed(token, memo.key, origin)
+    // Three base64url segments are a b64token too: one scan of the token decides both, and the
+    // b64token check only runs to tell a malformed header (400) from a malformed token (401).
+    if (!looksLikeJws(token)) {
+      assertBearerSyntax(token, realm)
+      throw invalid('malformed')
+    }
+    return verifyJws(token, memo.key, origin)
   }
 
   return Object.freeze({

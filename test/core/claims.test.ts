@@ -23,6 +23,33 @@ describe('parseClaims', () => {
     expect(Object.isFrozen(c.scope)).toBe(true)
   })
 
+  it('freezes every level: aud, scope, the chain, each record and its scope', () => {
+    const c = parseClaims({
+      ...base,
+      aud: ['api'],
+      delegation_chain: [
+        { agent: 'spiffe://agentwrit.local/agent/o/t/1', scope: ['read:data:*'], delegated_at: 't1' },
+        {
+          agent: 'spiffe://agentwrit.local/agent/o/t/2',
+          scope: ['read:data:x'],
+          delegated_at: 't2',
+          signature: 'ab',
+        },
+      ],
+      chain_hash: 'h',
+    })!
+    const chain = c.delegation_chain!
+    for (const v of [c, c.aud, c.scope, chain, chain[0], chain[0]!.scope, chain[1], chain[1]!.scope]) {
+      expect(Object.isFrozen(v)).toBe(true)
+    }
+    expect(chain[1]).toEqual({
+      agent: 'spiffe://agentwrit.local/agent/o/t/2',
+      scope: ['read:data:x'],
+      delegated_at: 't2',
+      signature: 'ab',
+    })
+  })
+
   it.each([
     ['not an object', 'x'],
     ['array', []],
