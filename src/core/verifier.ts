@@ -140,13 +140,10 @@ export function createVerifier(input: AgentAuthOptions): Verifier {
     })
   }
 
-  async function verifyKeyed(token: string, key: string): Promise<AgentIdentity> {
-    // The broker refuses anything that is not three base64url segments: refuse it here, no network.
-    if (!looksLikeJws(token)) throw invalid('malformed')
-    return verifyJws(token, key)
-  }
-
-  /** Verify a token that passed {@link looksLikeJws}, under its {@link tokenKey}. */
+  /**
+   * Verify a token that passed {@link looksLikeJws}, under its {@link tokenKey}. (The broker
+   * refuses anything that is not three base64url segments: callers refuse it first, no network.)
+   */
   async function verifyJws(token: string, key: string, origin?: unknown): Promise<AgentIdentity> {
     let verified: VerifiedToken
     try {
@@ -166,7 +163,8 @@ export function createVerifier(input: AgentAuthOptions): Verifier {
         realm,
       })
     }
-    return verifyKeyed(token, tokenKey(token))
+    if (!looksLikeJws(token)) throw invalid('malformed')
+    return verifyJws(token, tokenKey(token))
   }
 
   /**
