@@ -119,14 +119,19 @@ export function createVerifier(input: AgentAuthOptions): Verifier {
    */
   const bases = new WeakMap<AgentWritClaims, IdentityBase>()
 
-  function identify(verified: VerifiedToken, origin: unknown): AgentIdentity {
-    let base = bases.get(verified.claims)
+  /** The admitted identity base of a claim set (admission runs on the first sight of it). */
+  function baseFor(claims: AgentWritClaims): IdentityBase {
+    let base = bases.get(claims)
     if (base === undefined) {
-      admit(verified.claims)
-      base = identityBase(verified.claims)
-      bases.set(verified.claims, base)
+      admit(claims)
+      base = identityBase(claims)
+      bases.set(claims, base)
     }
-    return identityFrom(base, verified, origin)
+    return base
+  }
+
+  function identify(verified: VerifiedToken, origin: unknown): AgentIdentity {
+    return identityFrom(baseFor(verified.claims), verified, origin)
   }
 
   function unexpected(err: unknown): AgentAuthError {
@@ -217,13 +222,13 @@ export function createVerifier(input: AgentAuthOptions): Verifier {
     }
     // A cache entry only ever exists for a token that passed every syntax check.
     if (hit !== undefined) {
-      const identity = identify(hit, origin)
+      const base = baseFor(hit.claims)
       if (hit.reusableUntil !== undefined) {
-        memo.base = bases.get(hit.claims)
+        memo.base = base
         memo.storedAt = options.now() - hit.cacheAgeMs
         memo.until = hit.reusableUntil
       }
-      return identity
+      return identityFrom(base, hit, origin)
     }
     // Three base64url segments are a b64token too: one scan of the token decides both, and the
     // b64token check only runs to tell a malformed header (400) from a malformed token (401).
