@@ -13,7 +13,7 @@ import { AgentAuthError, isAgentAuthError } from './errors.js'
 import { parseBrokerPayload } from './go-claims-json.js'
 import { createKeySource, type KeySelector, type KeySource } from './key-source.js'
 import type { ResolvedOptions } from './options.js'
-import type { TokenStrategy, VerifiedToken } from './strategy.js'
+import { type TokenStrategy, type VerifiedToken, verifiedFrom } from './strategy.js'
 
 /** Header parameters that carry or point to a key. A token naming its own key is refused. */
 const KEY_BEARING_HEADERS = ['jwk', 'jku', 'x5u', 'x5c'] as const
@@ -197,13 +197,8 @@ export function createLocalStrategy(options: ResolvedOptions): TokenStrategy {
       if (lookup === undefined || !lookup.outcome.valid) return undefined
       // Belt and braces: a cached entry never outlives the token.
       if (timeFault(lookup.outcome.claims, options.now()) !== null) return undefined
-      return {
-        claims: lookup.outcome.claims,
-        source: 'cache',
-        cacheAgeMs: lookup.ageMs,
-        // The entry's TTL never reaches past the token's expiry (verifyFresh).
-        reusableUntil: lookup.expiresAt,
-      }
+      // The entry's TTL never reaches past the token's expiry (verifyFresh).
+      return verifiedFrom(lookup.outcome.claims, lookup, 'local')
     },
     async verify(token: string, givenKey?: string): Promise<VerifiedToken> {
       try {
@@ -213,21 +208,14 @@ export function createLocalStrategy(options: ResolvedOptions): TokenStrategy {
         const lookup = await cache.run(key, () => verifyFresh(token))
         const { outcome } = lookup
         if (!outcome.valid) throw invalid('invalid')
-        if (!lookup.hit) {
-          return { claims: outcome.claims, source: 'local', cacheAgeMs: 0, reusableUntil: lookup.expiresAt }
-        }
+        if (!lookup.hit) return verifiedFrom(outcome.claims, lookup, 'local')
         // Belt and braces: a cached entry never outlives the token.
         const fault = timeFault(outcome.claims, options.now())
         if (fault !== null) {
           cache.delete(key)
           throw invalid(fault)
         }
-        return {
-          claims: outcome.claims,
-          source: 'cache',
-          cacheAgeMs: lookup.ageMs,
-          reusableUntil: lookup.expiresAt,
-        }
+        return verifiedFrom(outcome.claims, lookup, 'local')
       } catch (err) {
         if (isAgentAuthError(err)) throw err
         // Never an acceptance, never a 401 for our own fault.

@@ -14,7 +14,7 @@ import { type BrokerClient, createBrokerClient } from './broker-client.js'
 import { tokenKey, VerificationCache } from './cache.js'
 import { AgentAuthError } from './errors.js'
 import type { ResolvedOptions } from './options.js'
-import type { TokenStrategy, VerifiedToken } from './strategy.js'
+import { type TokenStrategy, type VerifiedToken, verifiedFrom } from './strategy.js'
 
 export interface RemoteStrategy extends TokenStrategy {
   /** The result cache (exposed for stats and tests). */
@@ -79,12 +79,7 @@ export function createRemoteStrategy(
       const lookup = cache.get(key)
       if (lookup === undefined) return undefined
       if (!lookup.outcome.valid) throw invalid('rejected_by_broker')
-      return {
-        claims: lookup.outcome.claims,
-        source: 'cache',
-        cacheAgeMs: lookup.ageMs,
-        reusableUntil: lookup.expiresAt,
-      }
+      return verifiedFrom(lookup.outcome.claims, lookup, 'broker')
     },
     async verify(token: string, key = tokenKey(token)): Promise<VerifiedToken> {
       const recent = failures?.get(key)
@@ -97,12 +92,7 @@ export function createRemoteStrategy(
         throw err
       }
       if (!lookup.outcome.valid) throw invalid('rejected_by_broker')
-      return {
-        claims: lookup.outcome.claims,
-        source: lookup.hit ? 'cache' : 'broker',
-        cacheAgeMs: lookup.ageMs,
-        reusableUntil: lookup.expiresAt,
-      }
+      return verifiedFrom(lookup.outcome.claims, lookup, 'broker')
     },
     async close() {
       cache.clear()

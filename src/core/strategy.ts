@@ -1,6 +1,7 @@
 /**
  * The contract between the verifier and a verification strategy (remote, local, hybrid).
  */
+import type { Lookup } from './cache.js'
 import type { AgentWritClaims, VerificationSource } from './claims.js'
 
 /** A successful verification: claims whose signature, expiry and (remote) revocation were checked. */
@@ -16,6 +17,24 @@ export interface VerifiedToken {
    * The verifier reuses it for the next request carrying the same token on the same connection.
    */
   readonly reusableUntil?: number | undefined
+}
+
+/**
+ * The verified token for a positive cache lookup: `cache` when the answer was served from the
+ * cache, `fresh` (`broker` or `local`) when it was just computed; its age and reuse bound come
+ * from the lookup.
+ */
+export function verifiedFrom(
+  claims: AgentWritClaims,
+  lookup: Lookup,
+  fresh: Exclude<VerificationSource, 'cache'>,
+): VerifiedToken {
+  return {
+    claims,
+    source: lookup.hit ? 'cache' : fresh,
+    cacheAgeMs: lookup.ageMs,
+    reusableUntil: lookup.expiresAt,
+  }
 }
 
 /**
