@@ -6,11 +6,19 @@
  *   and print ready-to-paste `export` lines for its URL and credentials.
  * - `agentwrit-verify jwk --signing-key <path> [--jwks]`: print the public JWK (or a JWKS) of a broker
  *   signing key, with `kid` equal to the broker's token header `kid`.
+ * - `agentwrit-verify token --scope <s>…`: register an agent at any broker over HTTP, as the app from
+ *   `AGENTWRIT_BROKER_URL` / `AGENTWRIT_CLIENT_ID` / `AGENTWRIT_CLIENT_SECRET` (the lines `dev-broker`
+ *   prints) or the matching flags, and print its access token alone (`src/cli/token-command.ts`).
+ * - `agentwrit-verify inspect [token|-]`: decode a token's header and claims without verification and
+ *   print a summary, optionally asking a broker whether it is valid (`src/cli/inspect-command.ts`).
  *
- * Exit codes: 0 success, 2 usage or input error (message on stderr).
+ * Exit codes: 0 success, 2 usage or input error (message on stderr); `inspect --broker` exits 1 when the
+ * broker says the token is invalid. No message ever carries a token or a secret.
  */
 import { readFileSync } from 'node:fs'
-import { type ParseArgsConfig, parseArgs } from 'node:util'
+import { parse, UsageError } from './cli/args.js'
+import { inspectCommand } from './cli/inspect-command.js'
+import { tokenCommand } from './cli/token-command.js'
 import { publicJwkFromSigningKey } from './core/public-jwk.js'
 import { startDevBroker } from './testing/dev-broker.js'
 
@@ -18,7 +26,16 @@ const MAIN_HELP = `Usage: agentwrit-verify <command> [options]
 
 Commands:
   dev-broker   Run an in-process AgentWrit development broker on 127.0.0.1
+  token        Register an agent at a broker and print its access token
+               (env AGENTWRIT_BROKER_URL, AGENTWRIT_CLIENT_ID, AGENTWRIT_CLIENT_SECRET)
+  inspect      Decode a token (header, kind, scopes, times, delegation chain) without
+               verifying it; --broker <url> also asks the broker whether it is valid
   jwk          Print the public JWK / JWKS of a broker signing key (PKCS#8 PEM)
+
+Quick start:
+  agentwrit-verify dev-broker          # then paste the export lines it prints
+  TOKEN=$(agentwrit-verify token --scope read:data:customer-7291)
+  agentwrit-verify inspect "$TOKEN"
 
 Run "agentwrit-verify <command> --help" for the options of a command.
 `
@@ -38,6 +55,8 @@ Options:
   -h, --help            show this help
 
 The broker also serves GET /v1/jwks, an extension the real broker does not have.
+The export lines are what "agentwrit-verify token" reads: paste them, then
+  TOKEN=$(agentwrit-verify token --scope read:data:customer-7291)
 `
 
 const JWK_HELP = `Usage: agentwrit-verify jwk --signing-key <path> [--jwks]
@@ -52,21 +71,11 @@ Options:
   -h, --help            show this help
 `
 
-class UsageError extends Error {}
-
 function readKeyFile(path: string): string {
   try {
     return readFileSync(path, 'utf8')
   } catch (e) {
     throw new UsageError(`cannot read signing key ${path}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`)
-  }
-}
-
-function parse(args: string[], options: NonNullable<ParseArgsConfig['options']>) {
-  try {
-    return parseArgs({ args, options, strict: true, allowPositionals: false })
-  } catch (e) {
-    throw new UsageError((e as Error).message)
   }
 }
 
@@ -116,6 +125,7 @@ async function devBroker(args: string[]): Promise<void> {
       `export AGENTWRIT_ADMIN_SECRET=${broker.adminSecret}`,
       `# JWKS (dev-broker extension): ${broker.jwksUrl}`,
       `# sample app scopes: ${app?.scopes.join(' ') ?? ''}`,
+      '# agent token: TOKEN=$(npx agentwrit-verify token --scope read:data:customer-7291)',
       '',
     ].join('\n'),
   )
@@ -160,6 +170,11 @@ async function main(argv: string[]): Promise<number> {
       case 'jwk':
         jwk(rest)
         return 0
+      case 'token':
+        await tokenCommand(rest, process.env)
+        return 0
+      case 'inspect':
+        return await inspectCommand(rest)
       case '-h':
       case '--help':
       case 'help':

@@ -1,0 +1,302 @@
+/**
+ * `agentwrit-verify token --scope <s>…`: get an agent access token from a broker (the dev broker or
+ * a real one) through the registration flow every AgentWrit agent goes through (contract §4.13,
+ * §4.11, §4.2, §4.3), over plain HTTP:
+ *
+ *   POST /v1/app/auth (client id/secret) → app token
+ *   POST /v1/app/launch-tokens (Bearer app token) → launch token
+ *   GET  /v1/challenge → nonce
+ *   POST /v1/register (fresh Ed25519 key, signed nonce) → access token
+ *
+ * stdout carries the access token alone (or a JSON summary with `--json`), so
+ * `TOKEN=$(agentwrit-verify token --scope …)` works. Errors never contain the client secret or a token.
+ */
+import { generateKeyPairSync, randomBytes, sign } from 'node:crypto'
+import { parseScope } from '../core/scope.js'
+import { parse, timeoutMs, UsageError } from './args.js'
+import {
+  type BrokerAnswer,
+  type BrokerHttp,
+  brokerHttp,
+  brokerReason,
+  DEFAULT_TIMEOUT_SECONDS,
+  parseBrokerUrl,
+} from './broker-http.js'
+
+export const TOKEN_HELP = `Usage: agentwrit-verify token --scope <scope> [--scope <scope>…] [options]
+
+Registers a fresh agent at an AgentWrit broker (the dev broker or a real one) and prints its
+access token on stdout, alone, followed by a newline:
+
+  TOKEN=$(agentwrit-verify token --scope read:data:customer-7291)
+
+It runs the real flow over HTTP as the app whose credentials it is given: POST /v1/app/auth,
+POST /v1/app/launch-tokens (allowed_scope = the scopes), GET /v1/challenge, POST /v1/register
+with a new Ed25519 key. The scopes must lie within the app's scope ceiling. The dev broker's
+sample app (the credentials "agentwrit-verify dev-broker" prints) has the ceiling
+  read:data:*  write:data:*  read:analytics:*  write:reports:*  read:config:*
+  read:deploy:*  write:deploy:*
+so e.g. read:data:customer-7291 or write:deploy:staging work out of the box.
+
+Options (each flag overrides its environment variable):
+  --scope <scope>          a scope to request, action:resource:identifier (required, repeatable)
+  --broker <url>           broker URL                     (env AGENTWRIT_BROKER_URL)
+  --client-id <id>         app client id                  (env AGENTWRIT_CLIENT_ID)
+  --client-secret <s>      app client secret              (env AGENTWRIT_CLIENT_SECRET)
+  --orch-id <id>           orch_id of the agent (default cli)
+  --task-id <id>           task_id of the agent (default cli-<8 random hex>)
+  --ttl <seconds>          token lifetime, the launch token's max_ttl (default: the broker's, 300;
+                           the broker clamps it to its AA_MAX_TTL)
+  --timeout <seconds>      deadline of each broker call (default ${DEFAULT_TIMEOUT_SECONDS})
+  --json                   print {"access_token","agent_id","scope","expires_in","expires_at"}
+  -h, --help               show this help
+
+orch_id and task_id become SPIFFE path segments: [A-Za-z0-9._-] only.
+The broker rate-limits app authentication per client id (a burst of 3, then about one
+every 6 s); each run authenticates once.
+
+Exit codes: 0 token printed; 2 usage error, missing configuration, broker refusal (bad
+credentials, scope outside the app's ceiling, rate limit) or broker unreachable — one line
+on stderr.
+`
+
+/** A SPIFFE path segment as the broker builds them (contract §5). */
+const SEGMENT = /^[A-Za-z0-9._-]+$/
+
+function segment(value: string, flag: string): string {
+  if (!SEGMENT.test(value) || value === '.' || value === '..') {
+    throw new UsageError(
+      `${flag}: expected a SPIFFE path segment ([A-Za-z0-9._-]+), got ${JSON.stringify(value)}`,
+    )
+  }
+  return value
+}
+
+function ttlOf(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined
+  if (!/^\d+$/.test(value) || Number(value) < 1 || !Number.isSafeInteger(Number(value))) {
+    throw new UsageError(`--ttl: expected a whole number of seconds ≥ 1, got ${JSON.stringify(value)}`)
+  }
+  return Number(value)
+}
+
+/** A flag, else a non-empty environment variable, else `undefined`. */
+function setting(flag: string | undefined, env: string | undefined): string | undefined {
+  if (flag !== undefined) return flag
+  return env === undefined || env === '' ? undefined : env
+}
+
+/** `exp` and `scope` of a JWT, read without verification (for `--json`); `{}` if unreadable. */
+function claimsOf(token: string): { exp?: number; scope?: string[] } {
+  try {
+    const c = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as {
+      exp?: unknown
+      scope?: unknown
+    }
+    return {
+      ...(typeof c.exp === 'number' && Number.isSafeInteger(c.exp) ? { exp: c.exp } : {}),
+      ...(Array.isArray(c.scope) && c.scope.every((x) => typeof x === 'string') ? { scope: c.scope } : {}),
+    }
+  } catch {
+    return {}
+  }
+}
+
+function str(v: unknown): string | undefined {
+  return typeof v === 'string' && v !== '' ? v : undefined
+}
+
+/** Run `agentwrit-verify token`. */
+export async function tokenCommand(args: string[], env: NodeJS.ProcessEnv): Promise<void> {
+  const { values } = parse(args, {
+    scope: { type: 'string', multiple: true },
+    broker: { type: 'string' },
+    'client-id': { type: 'string' },
+    'client-secret': { type: 'string' },
+    'orch-id': { type: 'string' },
+    'task-id': { type: 'string' },
+    ttl: { type: 'string' },
+    timeout: { type: 'string' },
+    json: { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' },
+  })
+  if (values.help) {
+    process.stdout.write(TOKEN_HELP)
+    return
+  }
+  const scopes = (values.scope as string[] | undefined) ?? []
+  if (scopes.length === 0) {
+    throw new UsageError('--scope <scope> is required (repeat it to request several scopes)')
+  }
+  for (const s of scopes) {
+    if (parseScope(s) === null) {
+      throw new UsageError(
+        `--scope: ${JSON.stringify(s)} is not a scope (expected action:resource:identifier)`,
+      )
+    }
+  }
+  const brokerText = setting(values.broker as string | undefined, env.AGENTWRIT_BROKER_URL)
+  const clientId = setting(values['client-id'] as string | undefined, env.AGENTWRIT_CLIENT_ID)
+  const clientSecret = setting(values['client-secret'] as string | undefined, env.AGENTWRIT_CLIENT_SECRET)
+  const missing = [
+    brokerText === undefined ? 'AGENTWRIT_BROKER_URL (or --broker <url>)' : undefined,
+    clientId === undefined ? 'AGENTWRIT_CLIENT_ID (or --client-id <id>)' : undefined,
+    clientSecret === undefined ? 'AGENTWRIT_CLIENT_SECRET (or --client-secret <secret>)' : undefined,
+  ].filter((m) => m !== undefined)
+  if (missing.length > 0) {
+    throw new UsageError(
+      `missing ${missing.join(', ')}; "agentwrit-verify dev-broker" prints export lines for all three`,
+    )
+  }
+  const broker = parseBrokerUrl(
+    brokerText as string,
+    values.broker === undefined ? 'AGENTWRIT_BROKER_URL' : '--broker',
+  )
+  const orchId = segment((values['orch-id'] as string | undefined) ?? 'cli', '--orch-id')
+  const taskId = segment(
+    (values['task-id'] as string | undefined) ?? `cli-${randomBytes(4).toString('hex')}`,
+    '--task-id',
+  )
+  const ttl = ttlOf(values.ttl as string | undefined)
+  const http = brokerHttp(broker, timeoutMs(values.timeout as string | undefined, DEFAULT_TIMEOUT_SECONDS))
+  const secrets = [clientSecret as string]
+  try {
+    const reg = await register(http, {
+      clientId: clientId as string,
+      clientSecret: clientSecret as string,
+      scopes,
+      orchId,
+      taskId,
+      ttl,
+      secrets,
+    })
+    if (values.json) {
+      const { exp, scope } = claimsOf(reg.accessToken)
+      const expiresAt = new Date(exp === undefined ? Date.now() + reg.expiresIn * 1000 : exp * 1000)
+      process.stdout.write(
+        `${JSON.stringify(
+          {
+            access_token: reg.accessToken,
+            agent_id: reg.agentId,
+            scope: scope ?? scopes,
+            expires_in: reg.expiresIn,
+            expires_at: expiresAt.toISOString(),
+          },
+          null,
+          2,
+        )}\n`,
+      )
+    } else {
+      process.stdout.write(`${reg.accessToken}\n`)
+    }
+  } catch (e) {
+    // Belt and braces: no message ever carries the client secret or a token we were given.
+    if (e instanceof UsageError) throw new UsageError(redact(e.message, secrets))
+    throw e
+  } finally {
+    await http.close()
+  }
+}
+
+function redact(message: string, secrets: readonly string[]): string {
+  let out = message
+  for (const s of secrets) if (s.length >= 4) out = out.split(s).join('***')
+  return out
+}
+
+interface RegisterInput {
+  clientId: string
+  clientSecret: string
+  scopes: string[]
+  orchId: string
+  taskId: string
+  ttl: number | undefined
+  /** Grows with every token obtained on the way, for redaction. */
+  secrets: string[]
+}
+
+function unexpected(http: BrokerHttp, endpoint: string, answer: BrokerAnswer): UsageError {
+  return new UsageError(
+    `unexpected answer from the broker at ${http.display} to ${endpoint}: ${brokerReason(answer)}`,
+  )
+}
+
+async function register(
+  http: BrokerHttp,
+  input: RegisterInput,
+): Promise<{ accessToken: string; agentId: string; expiresIn: number }> {
+  // 1. App authentication (contract §4.13).
+  const auth = await http.call('POST', '/v1/app/auth', {
+    body: { client_id: input.clientId, client_secret: input.clientSecret },
+  })
+  if (auth.status === 401) {
+    throw new UsageError(
+      `the broker at ${http.display} refused the app credentials (${brokerReason(auth)}); check AGENTWRIT_CLIENT_ID / AGENTWRIT_CLIENT_SECRET (--client-id / --client-secret)`,
+    )
+  }
+  if (auth.status === 429) {
+    const retry = auth.headers['retry-after']
+    throw new UsageError(
+      `the broker at ${http.display} rate-limited app authentication (429)${typeof retry === 'string' ? `; retry in ${retry} s` : ''}`,
+    )
+  }
+  const appToken = str((auth.json as { access_token?: unknown } | undefined)?.access_token)
+  if (auth.status !== 200 || appToken === undefined) throw unexpected(http, 'POST /v1/app/auth', auth)
+  input.secrets.push(appToken)
+
+  // 2. Launch token within the app's ceiling (contract §4.11).
+  const lt = await http.call('POST', '/v1/app/launch-tokens', {
+    bearer: appToken,
+    body: {
+      agent_name: input.taskId,
+      allowed_scope: input.scopes,
+      ...(input.ttl === undefined ? {} : { max_ttl: input.ttl }),
+      single_use: true,
+    },
+  })
+  if (lt.status === 403) {
+    throw new UsageError(`the broker at ${http.display} refused the scope: ${brokerReason(lt)}`)
+  }
+  const launchToken = str((lt.json as { launch_token?: unknown } | undefined)?.launch_token)
+  if (lt.status !== 201 || launchToken === undefined) throw unexpected(http, 'POST /v1/app/launch-tokens', lt)
+  input.secrets.push(launchToken)
+
+  // 3. Challenge nonce (contract §4.2).
+  const ch = await http.call('GET', '/v1/challenge')
+  const nonce = str((ch.json as { nonce?: unknown } | undefined)?.nonce)
+  if (ch.status !== 200 || nonce === undefined) throw unexpected(http, 'GET /v1/challenge', ch)
+
+  // 4. Registration with a fresh key: proof of possession over the hex-decoded nonce (contract §4.3).
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519')
+  const rawPublic = Buffer.from(publicKey.export({ format: 'jwk' }).x as string, 'base64url')
+  const nonceBytes = /^(?:[0-9a-fA-F]{2})+$/.test(nonce)
+    ? Buffer.from(nonce, 'hex')
+    : Buffer.from(nonce, 'utf8')
+  const reg = await http.call('POST', '/v1/register', {
+    body: {
+      launch_token: launchToken,
+      nonce,
+      public_key: rawPublic.toString('base64'),
+      signature: sign(null, nonceBytes, privateKey).toString('base64'),
+      orch_id: input.orchId,
+      task_id: input.taskId,
+      requested_scope: input.scopes,
+    },
+  })
+  if (reg.status === 403) {
+    throw new UsageError(`the broker at ${http.display} refused the scope: ${brokerReason(reg)}`)
+  }
+  const r = reg.json as { access_token?: unknown; agent_id?: unknown; expires_in?: unknown } | undefined
+  const accessToken = str(r?.access_token)
+  const agentId = str(r?.agent_id)
+  if (reg.status !== 200 || accessToken === undefined || agentId === undefined) {
+    throw new UsageError(
+      `the broker at ${http.display} refused the registration (POST /v1/register: ${brokerReason(reg)})`,
+    )
+  }
+  return {
+    accessToken,
+    agentId,
+    expiresIn: typeof r?.expires_in === 'number' ? r.expires_in : 0,
+  }
+}
