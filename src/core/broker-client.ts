@@ -3,8 +3,13 @@
  * bounded response size, one immediate retry when a reused connection turns out to be closed.
  * Anything but a well-formed 200 answer is "broker unavailable" (503), never "invalid token"
  * (shared contract §4.4).
+ *
+ * A circuit breaker guards the calls: after `breakerThreshold` consecutive failed calls, calls are
+ * refused with no network for `breakerCooldownMs` (503, reason `circuit_open`), then one probe
+ * decides (see circuit-breaker.ts). A `valid: false` answer is a success of the broker.
  */
 import { Agent, type Dispatcher, request } from 'undici'
+import { type CircuitBreaker, createCircuitBreaker } from './circuit-breaker.js'
 import { type AgentWritClaims, parseClaims } from './claims.js'
 import { AgentAuthError } from './errors.js'
 
@@ -22,11 +27,24 @@ export interface BrokerClientOptions {
   dispatcher: Dispatcher | undefined
   realm: string
   retryAfterSeconds: number
+  /** Consecutive failed calls that open the circuit breaker; `0` = no breaker. */
+  breakerThreshold: number
+  /** How long an open breaker refuses calls before one probe, ms. */
+  breakerCooldownMs: number
+  /** Clock in ms (drives the breaker's cooldown). */
+  now: () => number
 }
 
 export interface BrokerClient {
-  /** Ask the broker. Rejects only with `AgentAuthError('broker_unavailable')`. */
+  /**
+   * Ask the broker. Rejects only with `AgentAuthError('broker_unavailable')`; reason `circuit_open`
+   * when the circuit breaker refused the call (no request was sent).
+   */
   validate(token: string): Promise<BrokerVerdict>
+  /** Validate calls actually sent to the broker (a breaker refusal is not one). */
+  readonly calls: number
+  /** The circuit breaker, `undefined` when `breakerThreshold` is `0`. */
+  readonly breaker: CircuitBreaker | undefined
   close(): Promise<void>
 }
 
@@ -75,7 +93,44 @@ export function createBrokerClient(options: BrokerClientOptions): BrokerClient {
     return Buffer.concat(chunks).toString('utf8')
   }
 
+  const breaker =
+    options.breakerThreshold > 0
+      ? createCircuitBreaker({
+          threshold: options.breakerThreshold,
+          cooldownMs: options.breakerCooldownMs,
+          now: options.now,
+        })
+      : undefined
+  let calls = 0
+
   async function validate(token: string): Promise<BrokerVerdict> {
+    if (breaker === undefined) {
+      calls++
+      return post(token)
+    }
+    const admission = breaker.admit()
+    if (!admission.admitted) {
+      // No call: come back when the breaker lets a probe through (whole seconds, at least 1).
+      throw new AgentAuthError('broker_unavailable', {
+        reason: 'circuit_open',
+        realm: options.realm,
+        retryAfterSeconds: Math.max(1, Math.ceil(admission.retryInMs / 1000)),
+      })
+    }
+    calls++
+    let verdict: BrokerVerdict
+    try {
+      verdict = await post(token)
+    } catch (err) {
+      breaker.record(admission, false)
+      throw err
+    }
+    // `valid: false` is an answer too: the broker works.
+    breaker.record(admission, true)
+    return verdict
+  }
+
+  async function post(token: string): Promise<BrokerVerdict> {
     const body = JSON.stringify({ token })
     // One deadline for both attempts.
     const signal = AbortSignal.timeout(options.timeoutMs)
@@ -131,6 +186,10 @@ export function createBrokerClient(options: BrokerClientOptions): BrokerClient {
 
   return {
     validate,
+    get calls() {
+      return calls
+    },
+    breaker,
     async close() {
       if (owned) await owned.close()
     },

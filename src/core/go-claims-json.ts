@@ -50,11 +50,12 @@ function hasForeignSpelling(obj: Record<string, unknown>, known: ReadonlySet<str
 }
 
 /**
- * The raw text of every top-level number value with its (decoded) key, duplicates included (Go
- * reports an error for any of them). `null` when the text is not a JSON object this scanner can
- * walk (the caller then refuses the payload).
+ * Every top-level member of a JSON object text, in order, duplicates included: its (decoded) key
+ * and the raw text of its value. `null` when the text is not a JSON object this scanner can walk
+ * (the caller then refuses it). Also used for the JOSE header, to find a duplicated member that
+ * `JSON.parse` would silently collapse (token-shape.ts).
  */
-function topLevelNumbers(text: string): [string, string][] | null {
+export function topLevelMembers(text: string): [string, string][] | null {
   const out: [string, string][] = []
   let i = 0
   const ws = () => {
@@ -116,8 +117,7 @@ function topLevelNumbers(text: string): [string, string][] | null {
     ws()
     const start = i
     if (!skipValue()) return null
-    const value = text.slice(start, i)
-    if (/^[-0-9]/.test(value)) out.push([key, value])
+    out.push([key, text.slice(start, i)])
     ws()
     if (text[i] === ',') {
       i++
@@ -159,10 +159,11 @@ export function parseBrokerPayload(text: string): unknown {
   // plain integer and the scan below cannot find anything to refuse. (Text inside strings can only
   // make this test match, never hide a literal: the scan then decides.)
   if (!MAYBE_NON_INTEGER.test(text)) return raw
-  const numbers = topLevelNumbers(text)
-  if (numbers === null) return null
-  for (const [key, literal] of numbers) {
-    if (TIME_FIELDS.has(key) && !INTEGER.test(literal)) return null
+  // Every top-level number value with its key, duplicates included (Go reports an error for any).
+  const members = topLevelMembers(text)
+  if (members === null) return null
+  for (const [key, literal] of members) {
+    if (TIME_FIELDS.has(key) && /^[-0-9]/.test(literal) && !INTEGER.test(literal)) return null
   }
   return raw
 }

@@ -3,12 +3,15 @@
  * the broker (with its own cache) for what only the broker knows: revocation and release.
  */
 import { AgentAuthError } from './errors.js'
-import type { TokenStrategy, VerifiedToken } from './strategy.js'
+import type { VerifiedToken } from './strategy.js'
+import type { ShapedStrategy, TokenShape } from './token-shape.js'
 
 /** Options of {@link createHybridStrategy}. */
 export interface HybridStrategyOptions {
-  /** `realm` in the challenge of a `claims_mismatch` refusal. Default `"agentwrit"`. */
+  /** `realm` of a `claims_mismatch` refusal. Default `"agentwrit"`. */
   readonly realm?: string
+  /** `Retry-After` of a `claims_mismatch` refusal, in seconds. Default `5`. */
+  readonly retryAfterSeconds?: number
   /**
    * Whether `close()` also closes `local` and `remote`. Default `false`: whoever created the parts
    * closes them (the verifier does), so they are never closed twice.
@@ -20,26 +23,33 @@ export interface HybridStrategyOptions {
  * Combine a local strategy and a remote (broker) strategy.
  *
  * `verify` runs `local.verify(token)`; only when that succeeds does it call `remote.verify(token)`,
- * and returns the remote result (its claims, `source` `broker` or `cache`, `cacheAgeMs`). A refusal
- * or a 503 from either side propagates unchanged. If the broker's claims name a different `jti` or
- * `sub` than the locally verified ones, the token is refused (`invalid_token`, reason
- * `claims_mismatch`). Revocation is seen within the remote strategy's `cacheTtlMs` (default 5000 ms).
+ * and returns the locally verified claims with the remote result's `source` (`broker` or `cache`)
+ * and `cacheAgeMs`. The token's shape (token-shape.ts), when the caller read it, is handed to both
+ * parts, so the payload is decoded once. A refusal or a 503 from either side propagates unchanged.
+ * The remote strategy itself refuses an answer whose claims differ from the token's in any claim;
+ * as a second line, an answer naming a different `jti` or `sub` than the locally verified claims is
+ * unusable here too (`broker_unavailable`, 503, reason `claims_mismatch`: a broker problem, not the
+ * token's). Revocation is seen within the remote strategy's `cacheTtlMs` (default 5000 ms).
  *
  * `close()` holds nothing of its own; with `ownsParts: true` it closes both parts (both are always
  * attempted; the first failure is rethrown).
  */
 export function createHybridStrategy(
-  local: TokenStrategy,
-  remote: TokenStrategy,
+  local: ShapedStrategy,
+  remote: ShapedStrategy,
   options: HybridStrategyOptions = {},
-): TokenStrategy {
+): ShapedStrategy {
   /**
    * The broker's answer only says "still valid" (revocation, release): the identity comes from the
    * claims whose signature was just checked, never from the broker's unsigned copy.
    */
   function agree(checked: VerifiedToken, answer: VerifiedToken): VerifiedToken {
     if (answer.claims.jti !== checked.claims.jti || answer.claims.sub !== checked.claims.sub) {
-      throw new AgentAuthError('invalid_token', { reason: 'claims_mismatch', realm: options.realm })
+      throw new AgentAuthError('broker_unavailable', {
+        reason: 'claims_mismatch',
+        realm: options.realm,
+        retryAfterSeconds: options.retryAfterSeconds,
+      })
     }
     // Reusable only while both answers are: the signature check and the broker's word.
     const until =
@@ -61,9 +71,9 @@ export function createHybridStrategy(
       const answer = remote.peek?.(key)
       return answer === undefined ? undefined : agree(checked, answer)
     },
-    async verify(token: string, key?: string): Promise<VerifiedToken> {
-      const checked = await local.verify(token, key)
-      return agree(checked, await remote.verify(token, key))
+    async verify(token: string, key?: string, shape?: TokenShape): Promise<VerifiedToken> {
+      const checked = await local.verify(token, key, shape)
+      return agree(checked, await remote.verify(token, key, shape))
     },
     async close(): Promise<void> {
       if (options.ownsParts !== true) return

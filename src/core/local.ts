@@ -8,21 +8,15 @@
 import { KeyObject, verify as verifyEd25519, type webcrypto } from 'node:crypto'
 import type { CryptoKey } from 'jose'
 import { tokenKey, VerificationCache } from './cache.js'
-import { type AgentWritClaims, parseClaims } from './claims.js'
+import type { AgentWritClaims } from './claims.js'
 import { AgentAuthError, isAgentAuthError } from './errors.js'
-import { parseBrokerPayload } from './go-claims-json.js'
-import { createKeySource, type KeySelector, type KeySource } from './key-source.js'
+import { createKeySource, type KeySource } from './key-source.js'
 import type { ResolvedOptions } from './options.js'
-import { type TokenStrategy, type VerifiedToken, verifiedFrom } from './strategy.js'
+import { type VerifiedToken, verifiedFrom } from './strategy.js'
+import { createTokenShapeReader, type ShapedStrategy, type TokenShape } from './token-shape.js'
 
-/** Header parameters that carry or point to a key. A token naming its own key is refused. */
-const KEY_BEARING_HEADERS = ['jwk', 'jku', 'x5u', 'x5c'] as const
-
-const SEGMENT = /^[A-Za-z0-9_-]+$/
 /** 64-byte signature, unpadded base64url, canonical (the 4 trailing bits are zero). */
 const SIGNATURE = /^[A-Za-z0-9_-]{85}[AQgw]$/
-
-const utf8 = new TextDecoder('utf-8', { fatal: true })
 
 /** node:crypto's Ed25519 verify on the thread pool; a failure to run is a `false`, never a pass. */
 function ed25519Verify(data: Buffer, key: KeyObject, signature: Buffer): Promise<boolean> {
@@ -47,23 +41,15 @@ function nodeKeyOf(key: CryptoKey): KeyObject | null {
   return k
 }
 
-function decodeJson(segment: string): unknown {
-  return JSON.parse(utf8.decode(Buffer.from(segment, 'base64url')))
-}
-
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v)
-}
-
 /**
  * Create the local verification strategy.
  *
- * Checks, in the broker's order (contract §7): three unpadded base64url segments; header `alg`
- * exactly `"EdDSA"`; a header naming its own key (`jwk`, `jku`, `x5u`, `x5c`), any `crit`, or
- * `b64` other than `true` refused; `kid`, when present, must select a configured key (the broker's
- * `kid` is the RFC 7638 thumbprint of its key); Ed25519 signature (node:crypto, on keys from jose,
- * algorithms pinned to `EdDSA`); claim shape (`parseClaims`: `sub`, `jti` non-empty, `exp` a
- * positive integer, …); expired iff `now > exp + clockToleranceSeconds` (so valid during the second
+ * Checks: the token's shape (token-shape.ts: the header allowlist — exactly `alg` `"EdDSA"`,
+ * `typ` `"JWT"`, `kid` — and the payload's claims as the broker issues them, `parseClaims`), read by
+ * the verifier and handed over, or read here when called alone; `kid`, when present, must select a
+ * configured key (the broker's `kid` is the RFC 7638 thumbprint of its key); Ed25519 signature
+ * (node:crypto, on keys from jose, algorithms pinned to `EdDSA`); expired iff
+ * `now > exp + clockToleranceSeconds` (so valid during the second
  * `now == exp`, like the broker); not yet valid iff `nbf != 0 && now + clockToleranceSeconds < nbf`;
  * `iat` is not checked; `iss` must equal `options.issuer` when configured. Times are whole seconds,
  * `now = floor(options.now() / 1000)`. `aud` is left to the verifier.
@@ -81,8 +67,9 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
  *
  * @throws TypeError naming `publicKey` / `jwksUri` when the key option is unusable.
  */
-export function createLocalStrategy(options: ResolvedOptions): TokenStrategy {
+export function createLocalStrategy(options: ResolvedOptions): ShapedStrategy {
   const keys: KeySource = createKeySource(options)
+  const readShape = createTokenShapeReader(options)
   const cache = new VerificationCache({ max: options.cacheMaxEntries, now: options.now })
   const tolerance = options.clockToleranceSeconds
   let closed = false
@@ -96,40 +83,6 @@ export function createLocalStrategy(options: ResolvedOptions): TokenStrategy {
     if (now > claims.exp + tolerance) return 'expired'
     if (claims.nbf !== 0 && now + tolerance < claims.nbf) return 'not_yet_valid'
     return null
-  }
-
-  /**
-   * The last header segment that passed and its selector: every token of one broker key carries
-   * the same header, so a cold token skips decoding it. Keyed by the exact segment string; a
-   * refused header is never remembered.
-   */
-  let lastHeader: { readonly segment: string; readonly selector: KeySelector } | undefined
-
-  const parseHeader = (segments: string[]): KeySelector => {
-    const segment = segments[0] ?? ''
-    if (lastHeader !== undefined && lastHeader.segment === segment) return lastHeader.selector
-    const selector = Object.freeze(readHeader(segment))
-    lastHeader = { segment, selector }
-    return selector
-  }
-
-  const readHeader = (segment: string): KeySelector => {
-    let header: unknown
-    try {
-      header = decodeJson(segment)
-    } catch {
-      throw invalid('malformed_header')
-    }
-    if (!isPlainObject(header)) throw invalid('malformed_header')
-    if (header.alg !== 'EdDSA') throw invalid('alg_not_allowed')
-    for (const name of KEY_BEARING_HEADERS) {
-      if (name in header) throw invalid('header_key_refused')
-    }
-    if ('crit' in header) throw invalid('crit_refused')
-    if (header.b64 !== undefined && header.b64 !== true) throw invalid('b64_refused')
-    if (header.kid === undefined) return { alg: 'EdDSA' }
-    if (typeof header.kid !== 'string') throw invalid('malformed_header')
-    return { alg: 'EdDSA', kid: header.kid }
   }
 
   /**
@@ -149,28 +102,13 @@ export function createLocalStrategy(options: ResolvedOptions): TokenStrategy {
     return false
   }
 
-  const verifyFresh = async (token: string) => {
-    const segments = token.split('.')
-    if (segments.length !== 3 || !SEGMENT.test(segments[0] ?? '') || !SEGMENT.test(segments[1] ?? '')) {
-      throw invalid('malformed')
-    }
-    const selector = parseHeader(segments)
-    if (!SIGNATURE.test(segments[2] ?? '')) throw invalid('bad_signature')
-    const candidates = await keys.keysFor(selector)
+  /** `shape` is the token's, read by the verifier (or here, when the strategy is used alone). */
+  const verifyFresh = async (token: string, shape: TokenShape = readShape(token)) => {
+    if (!SIGNATURE.test(token.slice(token.lastIndexOf('.') + 1))) throw invalid('bad_signature')
+    const candidates = await keys.keysFor(shape.selector)
     if (!(await verifySignature(token, candidates))) throw invalid('bad_signature')
-    // Go's RawURLEncoding refuses a length of 4n+1; Buffer would ignore the stray character.
-    if ((segments[1] ?? '').length % 4 === 1) throw invalid('malformed')
-    let text: string
-    try {
-      text = utf8.decode(Buffer.from(segments[1] ?? '', 'base64url'))
-    } catch {
-      throw invalid('malformed_claims')
-    }
-    // Decoded as the broker decodes it, or refused (Go field-name folding, int64 time claims).
-    const raw = parseBrokerPayload(text)
-    if (raw === null) throw invalid('malformed_claims')
-    const claims = parseClaims(raw)
-    if (claims === null) throw invalid('malformed_claims')
+    // The claims were read from the very payload the signature covers.
+    const { claims } = shape
     const nowMs = options.now()
     const fault = timeFault(claims, nowMs)
     if (fault !== null) throw invalid(fault)
@@ -200,12 +138,12 @@ export function createLocalStrategy(options: ResolvedOptions): TokenStrategy {
       // The entry's TTL never reaches past the token's expiry (verifyFresh).
       return verifiedFrom(lookup.outcome.claims, lookup, 'local')
     },
-    async verify(token: string, givenKey?: string): Promise<VerifiedToken> {
+    async verify(token: string, givenKey?: string, shape?: TokenShape): Promise<VerifiedToken> {
       try {
         if (closed) throw closedError()
         if (typeof token !== 'string' || token.length === 0) throw invalid('malformed')
         const key = givenKey ?? tokenKey(token)
-        const lookup = await cache.run(key, () => verifyFresh(token))
+        const lookup = await cache.run(key, () => verifyFresh(token, shape))
         const { outcome } = lookup
         if (!outcome.valid) throw invalid('invalid')
         if (!lookup.hit) return verifiedFrom(outcome.claims, lookup, 'local')

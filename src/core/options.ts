@@ -68,6 +68,20 @@ export interface AgentAuthOptions {
    * request into a broker call. Never longer than `retryAfterSeconds`. `0` = off. Default `1000`.
    */
   brokerFailureMemoMs?: number
+  /**
+   * Circuit breaker of the broker's validate endpoint (remote and hybrid modes): after this many
+   * consecutive failed validate calls (down, timeout, non-200, unreadable answer — a `valid: false`
+   * answer is a success), every verification that needs the broker is answered 503 at once, with no
+   * broker call, for `breakerCooldownMs`; then one probe call decides. Cached answers keep being
+   * served. An integer count of calls; `0` = no breaker. Default `5`.
+   */
+  breakerThreshold?: number
+  /**
+   * How long an open circuit breaker refuses broker calls before it lets one probe through, in
+   * milliseconds (`100` to `600000`). Its 503s carry `Retry-After` = the rest of this cooldown in whole
+   * seconds, rounded up, at least 1. Default `2000`.
+   */
+  breakerCooldownMs?: number
 
   /** Required `iss` claim. Default: not checked (the core broker issues `iss: ""` unless `AA_ISSUER` is set). */
   issuer?: string
@@ -79,6 +93,16 @@ export interface AgentAuthOptions {
   allowAdminTokens?: boolean
   /** Accept app tokens (`sub: "app:<id>"`). Default `false`. */
   allowAppTokens?: boolean
+  /**
+   * Refuse a token whose JOSE header has no `kid` (401 `invalid_token`, before any key lookup or
+   * broker call), in every mode. Default `true`. The broker accepts a header without `kid` (it only
+   * checks a `kid` that is present, contract §7) but always writes one, the thumbprint of its key
+   * (§6.1): a token without it was not issued by a broker, so the default is stricter than the
+   * broker. `false` accepts it as the broker does (local mode then tries every configured key).
+   * The rest of the header is checked either way: exactly `alg` `"EdDSA"`, `typ` `"JWT"` and, when
+   * present, a non-empty string `kid`, nothing else.
+   */
+  requireKid?: boolean
 
   /**
    * Refuse delegated tokens whose chain has more hops than this (403 `delegation_not_allowed`).
@@ -114,11 +138,14 @@ export interface ResolvedOptions {
   readonly timeoutMs: number
   readonly retryAfterSeconds: number
   readonly brokerFailureMemoMs: number
+  readonly breakerThreshold: number
+  readonly breakerCooldownMs: number
   readonly issuer: string | undefined
   readonly audience: readonly string[] | undefined
   readonly trustDomain: string | undefined
   readonly allowAdminTokens: boolean
   readonly allowAppTokens: boolean
+  readonly requireKid: boolean
   readonly maxDelegationDepth: number | undefined
   readonly maxTokenLength: number
   readonly clockToleranceSeconds: number
@@ -137,6 +164,9 @@ export const DEFAULTS = Object.freeze({
   timeoutMs: 2_000,
   retryAfterSeconds: DEFAULT_RETRY_AFTER_SECONDS,
   brokerFailureMemoMs: 1_000,
+  requireKid: true,
+  breakerThreshold: 5,
+  breakerCooldownMs: 2_000,
   maxTokenLength: 8_192,
   clockToleranceSeconds: 0,
   jwksCooldownMs: 30_000,
@@ -155,11 +185,14 @@ const KNOWN = new Set<string>([
   'timeoutMs',
   'retryAfterSeconds',
   'brokerFailureMemoMs',
+  'breakerThreshold',
+  'breakerCooldownMs',
   'issuer',
   'audience',
   'trustDomain',
   'allowAdminTokens',
   'allowAppTokens',
+  'requireKid',
   'maxDelegationDepth',
   'maxTokenLength',
   'clockToleranceSeconds',
@@ -196,8 +229,8 @@ function intIn(option: string, value: unknown, fallback: number, min: number, ma
   return value
 }
 
-function bool(option: string, value: unknown): boolean {
-  if (value === undefined) return false
+function bool(option: string, value: unknown, fallback = false): boolean {
+  if (value === undefined) return fallback
   if (typeof value !== 'boolean') fail(option, 'a boolean', value)
   return value
 }
@@ -309,11 +342,26 @@ export function resolveOptions(input: AgentAuthOptions | undefined): ResolvedOpt
       0,
       60_000,
     ),
+    breakerThreshold: intIn(
+      'breakerThreshold',
+      input.breakerThreshold,
+      DEFAULTS.breakerThreshold,
+      0,
+      1_000_000,
+    ),
+    breakerCooldownMs: intIn(
+      'breakerCooldownMs',
+      input.breakerCooldownMs,
+      DEFAULTS.breakerCooldownMs,
+      100,
+      600_000,
+    ),
     issuer: input.issuer,
     audience,
     trustDomain,
     allowAdminTokens: bool('allowAdminTokens', input.allowAdminTokens),
     allowAppTokens: bool('allowAppTokens', input.allowAppTokens),
+    requireKid: bool('requireKid', input.requireKid, DEFAULTS.requireKid),
     maxDelegationDepth:
       input.maxDelegationDepth === undefined
         ? undefined

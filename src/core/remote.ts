@@ -6,20 +6,26 @@
  *   staleness bound;
  * - negative answers (`valid: false`, permanent at the broker) for `negativeCacheTtlMs`;
  * - timeouts, connection errors, non-200 and unreadable answers are never cached (503);
- * - concurrent requests for one uncached token share one broker call.
+ * - concurrent requests for one uncached token share one broker call;
+ * - the token's own payload is read before asking (token-shape.ts): a token the broker never issues
+ *   is refused (401) with no call, and a positive answer must carry exactly the token's claims
+ *   (`sameClaims`: every claim, arrays entry by entry) — any disagreement is an unusable answer
+ *   (503 `claims_mismatch`), never cached.
  */
 
 import { LRUCache } from 'lru-cache'
 import { type BrokerClient, createBrokerClient } from './broker-client.js'
 import { tokenKey, VerificationCache } from './cache.js'
+import { type AgentWritClaims, sameClaims } from './claims.js'
 import { AgentAuthError } from './errors.js'
 import type { ResolvedOptions } from './options.js'
-import { type TokenStrategy, type VerifiedToken, verifiedFrom } from './strategy.js'
+import { type VerifiedToken, verifiedFrom } from './strategy.js'
+import { readTokenClaims, type ShapedStrategy, type TokenShape } from './token-shape.js'
 
-export interface RemoteStrategy extends TokenStrategy {
+export interface RemoteStrategy extends ShapedStrategy {
   /** The result cache (exposed for stats and tests). */
   readonly cache: VerificationCache
-  /** Number of validate calls this strategy made to the broker. */
+  /** Number of validate calls this strategy made to the broker (circuit-breaker refusals are not calls). */
   readonly brokerCalls: number
 }
 
@@ -31,10 +37,12 @@ export function createRemoteStrategy(
     dispatcher: options.dispatcher,
     realm: options.realm,
     retryAfterSeconds: options.retryAfterSeconds,
+    breakerThreshold: options.breakerThreshold,
+    breakerCooldownMs: options.breakerCooldownMs,
+    now: options.now,
   }),
 ): RemoteStrategy {
   const cache = new VerificationCache({ max: options.cacheMaxEntries, now: options.now })
-  let brokerCalls = 0
   /**
    * Tokens whose broker check just failed (down, timeout, 5xx…): for a moment they are answered
    * 503 without asking again, so an outage does not turn every request into a broker call.
@@ -54,12 +62,16 @@ export function createRemoteStrategy(
     return new AgentAuthError('invalid_token', { reason, realm: options.realm })
   }
 
-  async function ask(token: string) {
-    brokerCalls++
+  async function ask(token: string, shape: TokenShape | undefined) {
+    // Before the call: a token whose own payload the broker never issues is refused here (401).
+    // The verifier hands the shape over (header checked too); used alone, the strategy reads the
+    // claims itself.
+    const claims: AgentWritClaims = shape?.claims ?? readTokenClaims(token, options.realm)
     const verdict = await client.validate(token)
     if (!verdict.valid) return { outcome: verdict, ttlMs: options.negativeCacheTtlMs }
-    if (!sameToken(token, verdict.claims.jti, verdict.claims.sub)) {
-      // The broker answered about another token (a proxy mix-up, a buggy broker): unusable, not cached.
+    if (!sameClaims(claims, verdict.claims)) {
+      // The broker answered about another token, or not with the claims the token carries (a proxy
+      // mix-up, a buggy broker): unusable, never cached (a rejected computation is not stored).
       throw new AgentAuthError('broker_unavailable', {
         reason: 'claims_mismatch',
         realm: options.realm,
@@ -73,7 +85,7 @@ export function createRemoteStrategy(
   return {
     cache,
     get brokerCalls() {
-      return brokerCalls
+      return client.calls
     },
     peek(key: string): VerifiedToken | undefined {
       const lookup = cache.get(key)
@@ -81,14 +93,16 @@ export function createRemoteStrategy(
       if (!lookup.outcome.valid) throw invalid('rejected_by_broker')
       return verifiedFrom(lookup.outcome.claims, lookup, 'broker')
     },
-    async verify(token: string, key = tokenKey(token)): Promise<VerifiedToken> {
+    async verify(token: string, key = tokenKey(token), shape?: TokenShape): Promise<VerifiedToken> {
       const recent = failures?.get(key)
       if (recent !== undefined) throw recent
       let lookup: Awaited<ReturnType<typeof cache.run>>
       try {
-        lookup = await cache.run(key, () => ask(token))
+        lookup = await cache.run(key, () => ask(token, shape))
       } catch (err) {
-        if (err instanceof AgentAuthError && err.status === 503) failures?.set(key, err)
+        // A circuit-breaker refusal costs nothing and ends with the breaker: not remembered.
+        if (err instanceof AgentAuthError && err.status === 503 && err.reason !== 'circuit_open')
+          failures?.set(key, err)
         throw err
       }
       if (!lookup.outcome.valid) throw invalid('rejected_by_broker')
@@ -99,21 +113,5 @@ export function createRemoteStrategy(
       failures?.clear()
       await client.close()
     },
-  }
-}
-
-/** Does the token's own (unverified) payload name this jti and subject? */
-function sameToken(token: string, jti: string, sub: string): boolean {
-  const first = token.indexOf('.')
-  const second = token.indexOf('.', first + 1)
-  if (first < 0 || second < 0) return false
-  try {
-    const payload = JSON.parse(Buffer.from(token.slice(first + 1, second), 'base64url').toString('utf8')) as {
-      jti?: unknown
-      sub?: unknown
-    }
-    return payload.jti === jti && payload.sub === sub
-  } catch {
-    return false
   }
 }

@@ -1,7 +1,8 @@
 /**
- * `createVerifier(options)`: extract the bearer token → verify it (remote, local or hybrid) →
- * check what the broker does not (token kind, trust domain, issuer, audience) → identity.
- * Framework-free; every adapter is a thin translation of this.
+ * `createVerifier(options)`: extract the bearer token → read its shape (header allowlist, claims
+ * the broker could have issued: token-shape.ts, the same check in every mode) → verify it (remote,
+ * local or hybrid) → check what the broker does not (token kind, trust domain, issuer, audience) →
+ * identity. Framework-free; every adapter is a thin translation of this.
  */
 import type { IncomingHttpHeaders } from 'node:http'
 import { assertBearerSyntax, hasQueryToken, looksLikeJws, readBearer } from './bearer.js'
@@ -20,7 +21,8 @@ import { createHybridStrategy } from './hybrid.js'
 import { createLocalStrategy } from './local.js'
 import { type AgentAuthOptions, type ResolvedOptions, resolveOptions } from './options.js'
 import { createRemoteStrategy, type RemoteStrategy } from './remote.js'
-import type { TokenStrategy, VerifiedToken } from './strategy.js'
+import type { VerifiedToken } from './strategy.js'
+import { createTokenShapeReader, type ShapedStrategy } from './token-shape.js'
 
 /** The parts of an incoming request the verifier reads (Node `IncomingMessage` fits). */
 export interface AuthRequest {
@@ -72,14 +74,19 @@ export function createVerifier(input: AgentAuthOptions): Verifier {
   const { realm } = options
   const remote: RemoteStrategy | undefined =
     options.mode === 'remote' || options.mode === 'hybrid' ? createRemoteStrategy(options) : undefined
-  const local: TokenStrategy | undefined =
+  const local: ShapedStrategy | undefined =
     options.mode === 'local' || options.mode === 'hybrid' ? createLocalStrategy(options) : undefined
-  const strategy: TokenStrategy =
+  const strategy: ShapedStrategy =
     options.mode === 'remote'
       ? remote!
       : options.mode === 'local'
         ? local!
-        : createHybridStrategy(local!, remote!, { realm })
+        : createHybridStrategy(local!, remote!, { realm, retryAfterSeconds: options.retryAfterSeconds })
+  /**
+   * One shape check for every mode, on the cold path only (a cached answer exists only for a token
+   * that passed it). It remembers the last accepted header segment, so the header is decoded once.
+   */
+  const readShape = createTokenShapeReader(options)
   const infraCode = options.mode === 'local' ? 'key_source_unavailable' : 'broker_unavailable'
   const extractOptions = { maxTokenLength: options.maxTokenLength, realm }
 
@@ -146,17 +153,29 @@ export function createVerifier(input: AgentAuthOptions): Verifier {
   }
 
   /**
-   * Verify a token that passed {@link looksLikeJws}, under its {@link tokenKey}. (The broker
-   * refuses anything that is not three base64url segments: callers refuse it first, no network.)
+   * Verify a token that passed {@link looksLikeJws}, under its {@link tokenKey}, with no usable
+   * cached answer. (The broker refuses anything that is not three base64url segments: callers
+   * refuse it first, no network.) Its shape is read first, here, for every mode: a header or
+   * claims the broker never writes are refused before any key lookup or broker call, and the
+   * strategy is handed what was read, so nothing is decoded twice.
    */
   async function verifyJws(token: string, key: string, origin?: unknown): Promise<AgentIdentity> {
     let verified: VerifiedToken
     try {
-      verified = await strategy.verify(token, key)
+      verified = await strategy.verify(token, key, readShape(token))
     } catch (err) {
       throw unexpected(err)
     }
     return identify(verified, origin)
+  }
+
+  /** The strategy's cached answer for a token key, if any (a cached refusal throws). */
+  function peek(key: string): VerifiedToken | undefined {
+    try {
+      return strategy.peek?.(key)
+    } catch (err) {
+      throw unexpected(err)
+    }
   }
 
   async function verifyToken(token: string): Promise<AgentIdentity> {
@@ -169,7 +188,11 @@ export function createVerifier(input: AgentAuthOptions): Verifier {
       })
     }
     if (!looksLikeJws(token)) throw invalid('malformed')
-    return verifyJws(token, tokenKey(token))
+    const key = tokenKey(token)
+    // A cached answer first, as for authenticate(): its token passed the shape check already.
+    const hit = peek(key)
+    if (hit !== undefined) return identify(hit, undefined)
+    return verifyJws(token, key)
   }
 
   /**
@@ -214,12 +237,7 @@ export function createVerifier(input: AgentAuthOptions): Verifier {
       }
       memo.base = undefined
     }
-    let hit: VerifiedToken | undefined
-    try {
-      hit = strategy.peek?.(memo.key)
-    } catch (err) {
-      throw unexpected(err)
-    }
+    const hit = peek(memo.key)
     // A cache entry only ever exists for a token that passed every syntax check.
     if (hit !== undefined) {
       const base = baseFor(hit.claims)
@@ -239,18 +257,22 @@ export function createVerifier(input: AgentAuthOptions): Verifier {
     return verifyJws(token, memo.key, origin)
   }
 
+  function authenticate(request: AuthRequest): Promise<AgentIdentity> {
+    try {
+      const result = authenticateNow(request)
+      return result instanceof Promise ? result : Promise.resolve(result)
+    } catch (err) {
+      return Promise.reject(err)
+    }
+  }
+
   return Object.freeze({
     options,
     verifyToken,
-    authenticate(request: AuthRequest): Promise<AgentIdentity> {
-      try {
-        const result = authenticateNow(request)
-        return result instanceof Promise ? result : Promise.resolve(result)
-      } catch (err) {
-        return Promise.reject(err)
-      }
-    },
-    [kAuthenticateFast]: authenticateNow,
+    authenticate,
+    // Paired with this verifier's own `authenticate`: a copy whose `authenticate` was replaced
+    // (`{ ...verifier, authenticate }`) keeps the symbol but is asked through its own method.
+    [kAuthenticateFast]: { authenticate, now: authenticateNow },
     stats(): VerifierStats {
       return { brokerCalls: remote?.brokerCalls ?? 0, cacheEntries: remote?.cache.size ?? 0 }
     },
@@ -296,11 +318,16 @@ export function authenticateFast(
   origin?: unknown,
 ): AgentIdentity | Promise<AgentIdentity> {
   const fast = (verifier as FastVerifier)[kAuthenticateFast]
-  return fast === undefined ? verifier.authenticate(request) : fast(request, origin)
+  return fast !== undefined && fast.authenticate === verifier.authenticate
+    ? fast.now(request, origin)
+    : verifier.authenticate(request)
 }
 
 type FastVerifier = Verifier & {
-  [kAuthenticateFast]?: (request: AuthRequest, origin?: unknown) => AgentIdentity | Promise<AgentIdentity>
+  [kAuthenticateFast]?: {
+    readonly authenticate: Verifier['authenticate']
+    readonly now: (request: AuthRequest, origin?: unknown) => AgentIdentity | Promise<AgentIdentity>
+  }
 }
 
 /** Whether a value is a {@link Verifier} (adapters accept either options or a verifier). */

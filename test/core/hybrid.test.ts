@@ -7,6 +7,7 @@ import { ed25519Thumbprint } from '../../src/core/key-source.js'
 import { createLocalStrategy } from '../../src/core/local.js'
 import { resolveOptions } from '../../src/core/options.js'
 import type { TokenStrategy, VerifiedToken } from '../../src/core/strategy.js'
+import { createTokenShapeReader, type ShapedStrategy } from '../../src/core/token-shape.js'
 
 const { publicKey, privateKey } = generateKeyPairSync('ed25519')
 const jwk = publicKey.export({ format: 'jwk' }) as { kty: 'OKP'; crv: 'Ed25519'; x: string }
@@ -132,13 +133,34 @@ describe('createHybridStrategy', () => {
   it.each([
     ['jti', { jti: 'someone-else' }],
     ['sub', { sub: 'spiffe://agentwrit.local/agent/o/t/other' }],
-  ])('broker claims with a different %s → 401 claims_mismatch', async (_, change) => {
-    const { remote } = fakeRemote((c) => broker({ ...c, ...change }))
-    const hybrid = createHybridStrategy(local(), remote, { realm: 'api' })
-    const err = await refusal(hybrid.verify(signToken(claims())))
-    expect(err.code).toBe('invalid_token')
-    expect(err.reason).toBe('claims_mismatch')
-    expect(err.headers['WWW-Authenticate']).toMatch(/^Bearer realm="api"/)
+  ])(
+    'broker claims with a different %s → 503 claims_mismatch (an unusable answer, not the token’s fault)',
+    async (_, change) => {
+      const { remote } = fakeRemote((c) => broker({ ...c, ...change }))
+      const hybrid = createHybridStrategy(local(), remote, { realm: 'api', retryAfterSeconds: 7 })
+      const err = await refusal(hybrid.verify(signToken(claims())))
+      expect(err.code).toBe('broker_unavailable')
+      expect(err.status).toBe(503)
+      expect(err.reason).toBe('claims_mismatch')
+      expect(err.headers['Retry-After']).toBe('7')
+    },
+  )
+
+  it('hands the shape it is given to both parts (the payload is decoded once)', async () => {
+    const token = signToken(claims())
+    const shape = createTokenShapeReader({ requireKid: true, realm: 'agentwrit' })(token)
+    const seen: unknown[] = []
+    const remote: ShapedStrategy = {
+      async verify(_token, _key, given) {
+        seen.push(given)
+        return broker(given!.claims)
+      },
+      async close() {},
+    }
+    const result = await createHybridStrategy(local(), remote).verify(token, undefined, shape)
+    expect(seen).toEqual([shape])
+    // the local part used the same claims object: nothing was decoded again
+    expect(result.claims).toBe(shape.claims)
   })
 
   it('close() leaves the parts to their owner unless ownsParts is set', async () => {

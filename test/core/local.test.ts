@@ -21,6 +21,13 @@ const verifications = vi.mocked(nodeVerify)
 
 const b64u = (v: string | Buffer) => Buffer.from(v).toString('base64url')
 
+/** Signed with `key` over a verbatim header text (duplicates, escapes, BOM…). */
+function signRaw(k: typeof key, payload: unknown, headerText: string): string {
+  const h = b64u(headerText)
+  const p = b64u(JSON.stringify(payload))
+  return `${h}.${p}.${b64u(sign(null, Buffer.from(`${h}.${p}`), k.privateKey))}`
+}
+
 const T0 = 1_760_000_000 // whole seconds
 let nowMs = T0 * 1000
 const clock = () => nowMs
@@ -137,13 +144,18 @@ describe('valid tokens', () => {
     expect((await local({ publicKey: key.jwk }).verify(token)).source).toBe('local')
   })
 
-  it('an absent kid is accepted (as the broker does)', async () => {
+  it('an absent kid is refused by default (the broker always writes one), accepted with requireKid: false', async () => {
     const token = signToken(key, claims(), { alg: 'EdDSA', typ: 'JWT' })
-    expect((await local({ publicKey: key.jwk }).verify(token)).source).toBe('local')
+    expect((await refusal(local({ publicKey: key.jwk }).verify(token))).reason).toBe('kid_missing')
+    expect((await local({ publicKey: key.jwk, requireKid: false }).verify(token)).source).toBe('local')
+    // and then every key is tried: another key's signature still fails
+    const forged = signToken(other, claims(), { alg: 'EdDSA', typ: 'JWT' })
+    const err = await refusal(local({ publicKey: key.jwk, requireKid: false }).verify(forged))
+    expect(err.reason).toBe('bad_signature')
   })
 
-  it('typ is not checked (as the broker does)', async () => {
-    const token = signToken(key, claims(), { alg: 'EdDSA', kid: key.kid })
+  it('header members in any order are accepted', async () => {
+    const token = signToken(key, claims(), { kid: key.kid, typ: 'JWT', alg: 'EdDSA' })
     expect((await local({ publicKey: key.jwk }).verify(token)).source).toBe('local')
   })
 
@@ -195,10 +207,17 @@ const refusals: [string, () => string, string][] = [
     'bad_signature',
   ],
   ['signed by another key (its own kid)', () => signToken(other, claims()), 'unknown_kid'],
+  ['no kid', () => signToken(key, claims(), { alg: 'EdDSA', typ: 'JWT' }), 'kid_missing'],
+  ['no typ', () => signToken(key, claims(), { alg: 'EdDSA', kid: key.kid }), 'typ_not_allowed'],
   [
-    'signed by another key (no kid)',
-    () => signToken(other, claims(), { alg: 'EdDSA', typ: 'JWT' }),
-    'bad_signature',
+    'typ "jwt"',
+    () => signToken(key, claims(), { alg: 'EdDSA', typ: 'jwt', kid: key.kid }),
+    'typ_not_allowed',
+  ],
+  [
+    'typ "at+jwt"',
+    () => signToken(key, claims(), { alg: 'EdDSA', typ: 'at+jwt', kid: key.kid }),
+    'typ_not_allowed',
   ],
   ['tampered payload', () => tamperPayload(signToken(key, claims())), 'bad_signature'],
   ['tampered signature', () => tamperSignature(signToken(key, claims())), 'bad_signature'],
@@ -231,39 +250,71 @@ const refusals: [string, () => string, string][] = [
   ],
   ['no alg', () => signToken(key, claims(), { typ: 'JWT', kid: key.kid }), 'alg_not_allowed'],
   [
+    'alg duplicated (none, then EdDSA: JSON.parse keeps the last)',
+    () => signRaw(key, claims(), `{"alg":"none","typ":"JWT","kid":"${key.kid}","alg":"EdDSA"}`),
+    'duplicate_header_member',
+  ],
+  [
+    'kid duplicated with an escaped name',
+    () => signRaw(key, claims(), `{"alg":"EdDSA","typ":"JWT","kid":"x","\\u006bid":"${key.kid}"}`),
+    'duplicate_header_member',
+  ],
+  [
+    'alg in another case beside it ("ALG")',
+    () => signToken(key, claims(), { alg: 'EdDSA', typ: 'JWT', kid: key.kid, ALG: 'none' }),
+    'header_member_refused',
+  ],
+  [
     'jwk header (embedded key)',
     () => signToken(other, claims(), { alg: 'EdDSA', typ: 'JWT', kid: key.kid, jwk: other.jwk }),
-    'header_key_refused',
+    'header_member_refused',
   ],
   [
     'jku header',
     () => signToken(key, claims(), { alg: 'EdDSA', kid: key.kid, jku: 'https://evil.example/jwks' }),
-    'header_key_refused',
+    'header_member_refused',
   ],
   [
     'x5u header',
     () => signToken(key, claims(), { alg: 'EdDSA', kid: key.kid, x5u: 'https://evil.example/cert' }),
-    'header_key_refused',
+    'header_member_refused',
   ],
   [
     'x5c header',
     () => signToken(key, claims(), { alg: 'EdDSA', kid: key.kid, x5c: ['MIIB'] }),
-    'header_key_refused',
+    'header_member_refused',
   ],
   [
     'crit header',
     () => signToken(key, claims(), { alg: 'EdDSA', kid: key.kid, crit: ['exp'], exp: T0 + 300 }),
-    'crit_refused',
+    'header_member_refused',
   ],
   [
     'b64:false with crit',
     () => signToken(key, claims(), { alg: 'EdDSA', kid: key.kid, b64: false, crit: ['b64'] }),
-    'crit_refused',
+    'header_member_refused',
   ],
-  ['b64:false', () => signToken(key, claims(), { alg: 'EdDSA', kid: key.kid, b64: false }), 'b64_refused'],
+  [
+    'b64:false',
+    () => signToken(key, claims(), { alg: 'EdDSA', kid: key.kid, b64: false }),
+    'header_member_refused',
+  ],
   ['wrong kid', () => signToken(key, claims(), { alg: 'EdDSA', typ: 'JWT', kid: other.kid }), 'unknown_kid'],
-  ['empty kid', () => signToken(key, claims(), { alg: 'EdDSA', typ: 'JWT', kid: '' }), 'unknown_kid'],
-  ['numeric kid', () => signToken(key, claims(), { alg: 'EdDSA', typ: 'JWT', kid: 7 }), 'malformed_header'],
+  ['empty kid', () => signToken(key, claims(), { alg: 'EdDSA', typ: 'JWT', kid: '' }), 'malformed_kid'],
+  ['numeric kid', () => signToken(key, claims(), { alg: 'EdDSA', typ: 'JWT', kid: 7 }), 'malformed_kid'],
+  ['null kid', () => signToken(key, claims(), { alg: 'EdDSA', typ: 'JWT', kid: null }), 'malformed_kid'],
+  ...['zip', 'enc', 'cty', 'b64', 'crit', 'x5t', 'x5t#S256', 'iss', 'nonce', '__proto__'].map(
+    (member): [string, () => string, string] => [
+      `header member ${member}`,
+      () => signRaw(key, claims(), `{"alg":"EdDSA","typ":"JWT","kid":"${key.kid}","${member}":"x"}`),
+      'header_member_refused',
+    ],
+  ),
+  [
+    'header with a UTF-8 BOM',
+    () => signRaw(key, claims(), `\ufeff{"alg":"EdDSA","typ":"JWT","kid":"${key.kid}"}`),
+    'malformed_header',
+  ],
   [
     'header not an object',
     () => signToken(key, claims(), ['EdDSA'] as unknown as Record<string, unknown>),
@@ -291,8 +342,8 @@ const refusals: [string, () => string, string][] = [
   ],
   ['two segments', () => signToken(key, claims()).split('.').slice(0, 2).join('.'), 'malformed'],
   ['four segments', () => `${signToken(key, claims())}.x`, 'malformed'],
-  ['padded segment', () => signToken(key, claims()).replace('.', '=.'), 'malformed'],
-  ['not base64url', () => 'a+b.c/d.e', 'malformed'],
+  ['padded segment', () => signToken(key, claims()).replace('.', '=.'), 'malformed_header'],
+  ['not base64url', () => 'a+b.c/d.e', 'malformed_header'],
   ['empty string', () => '', 'malformed'],
 ]
 

@@ -13,7 +13,7 @@ function b64(o: unknown): string {
   return Buffer.from(JSON.stringify(o)).toString('base64url')
 }
 function tokenFor(claims: Record<string, unknown>, sig = 'c2ln'): string {
-  return `${b64({ alg: 'EdDSA', typ: 'JWT' })}.${b64(claims)}.${sig}`
+  return `${b64({ alg: 'EdDSA', typ: 'JWT', kid: 'k' })}.${b64(claims)}.${sig}`
 }
 const claims = (over: Record<string, unknown> = {}) => agentClaims(NOW, over)
 
@@ -143,6 +143,117 @@ describe('remote strategy', () => {
     expect(results).toHaveLength(100)
     expect(stub.requests).toHaveLength(1)
     expect(s.brokerCalls).toBe(1)
+  })
+
+  describe('the token’s own payload is checked before the broker is asked (401, no call)', () => {
+    const raw = (payload: string | Buffer) =>
+      `${b64({ alg: 'EdDSA', typ: 'JWT', kid: 'k' })}.${Buffer.from(payload).toString('base64url')}.c2ln`
+    const chain = (n: number) =>
+      Array.from({ length: n }, () => ({
+        agent: sub,
+        scope: ['read:data:x'],
+        delegated_at: '2026-01-01T00:00:00Z',
+      }))
+    const cases: [string, string][] = [
+      [
+        'invalid UTF-8',
+        raw(Buffer.concat([Buffer.from('{"sub":"'), Buffer.from([0xc3, 0x28]), Buffer.from('"}')])),
+      ],
+      ['not a JSON object', raw('[1,2]')],
+      ['a chain of 6', tokenFor(claims({ delegation_chain: chain(6), chain_hash: 'a'.repeat(64) }))],
+      ['a chain without chain_hash', tokenFor(claims({ delegation_chain: chain(1) }))],
+      ['chain_hash without a chain', tokenFor(claims({ chain_hash: 'a'.repeat(64) }))],
+      [
+        'a chain link without delegated_at',
+        tokenFor(claims({ delegation_chain: [{ agent: sub, scope: [] }], chain_hash: 'a'.repeat(64) })),
+      ],
+      ['exp 2^63 − 1', raw(JSON.stringify(claims()).replace(/"exp":\d+/, '"exp":9223372036854775807'))],
+      ['exp a fraction', tokenFor(claims({ exp: NOW / 1000 + 300.5 }))],
+      ['a 5000-character jti', tokenFor(claims({ jti: 'a'.repeat(5000) }))],
+      ['300 scopes', tokenFor(claims({ scope: Array.from({ length: 300 }, (_, i) => `read:data:${i}`) }))],
+      [
+        'a lone surrogate in sub',
+        raw(JSON.stringify(claims()).replace('"sub":"spiffe', '"sub":"\\udc00spiffe')),
+      ],
+    ]
+    it.each(cases)('%s', async (_name, tok) => {
+      const s = make()
+      const e = await expectCode(s.verify(tok), 'invalid_token')
+      expect(e.status).toBe(401)
+      expect(e.reason).toBe('malformed_claims')
+      expect(stub.requests).toHaveLength(0)
+      expect(s.brokerCalls).toBe(0)
+    })
+  })
+
+  describe('the answer must carry exactly the token’s claims: else 503 claims_mismatch, never cached', () => {
+    const hop = { agent: sub, scope: ['read:data:*', 'read:data:x'], delegated_at: '2026-01-01T00:00:00.5Z' }
+    const full = () =>
+      claims({
+        aud: ['svc'],
+        sid: 's',
+        scope: ['read:data:x', 'read:data:y'],
+        task_id: 't',
+        orch_id: 'o',
+        delegation_chain: [hop, { ...hop, scope: ['read:data:x', 'read:data:y'] }],
+        chain_hash: 'a'.repeat(64),
+      })
+    const changes: [string, Record<string, unknown>][] = [
+      ['sub', { sub: 'spiffe://agentwrit.local/agent/o/t/ffffffffffffffff' }],
+      ['jti', { jti: 'f'.repeat(32) }],
+      ['exp', { exp: NOW / 1000 + 301 }],
+      ['iat', { iat: NOW / 1000 - 1 }],
+      ['nbf', { nbf: 0 }],
+      ['iss', { iss: 'https://broker.example' }],
+      ['aud', { aud: ['other'] }],
+      ['aud dropped', { aud: undefined }],
+      ['sid', { sid: 'other' }],
+      ['scope (wider)', { scope: ['read:data:*'] }],
+      ['scope (same entries, another order)', { scope: ['read:data:y', 'read:data:x'] }],
+      ['scope (one more)', { scope: ['read:data:x', 'read:data:y', 'read:data:z'] }],
+      ['task_id', { task_id: 'other' }],
+      ['orch_id', { orch_id: undefined }],
+      ['chain_hash', { chain_hash: 'b'.repeat(64) }],
+      ['delegation_chain (one record less)', { delegation_chain: [hop] }],
+      [
+        'delegation_chain (a record’s scope)',
+        { delegation_chain: [hop, { ...hop, scope: ['read:data:*'] }] },
+      ],
+      ['delegation_chain (a record’s agent)', { delegation_chain: [{ ...hop, agent: 'admin' }, hop] }],
+      [
+        'delegation_chain (a record’s time)',
+        { delegation_chain: [{ ...hop, delegated_at: '2026-01-01T00:00:01Z' }, hop] },
+      ],
+      ['no chain at all', { delegation_chain: undefined, chain_hash: undefined }],
+    ]
+    it.each(changes)('%s differs', async (_name, change) => {
+      const answer: Record<string, unknown> = { ...full(), ...change }
+      for (const [k, v] of Object.entries(change)) if (v === undefined) delete answer[k]
+      stub.handler = (_q, _b, res) => json(res, 200, { valid: true, claims: answer })
+      const s = make({ brokerFailureMemoMs: 0 })
+      const tok = tokenFor(full())
+      const e = await expectCode(s.verify(tok), 'broker_unavailable')
+      expect(e.status).toBe(503)
+      expect(e.reason).toBe('claims_mismatch')
+      expect(s.cache.size).toBe(0)
+      // not cached: the next request asks again
+      await expectCode(s.verify(tok), 'broker_unavailable')
+      expect(stub.requests).toHaveLength(2)
+    })
+
+    it('the broker’s re-encoding of the same claims (Go zero values dropped, unknown fields gone) agrees', async () => {
+      stub.handler = (_q, _b, res) => {
+        const { aud: _a, sid: _s, ...rest } = claims({ scope: null })
+        json(res, 200, { valid: true, claims: rest })
+      }
+      const s = make()
+      const tok = tokenFor({
+        ...claims({ aud: [], sid: '', scope: [], delegation_chain: [], chain_hash: '' }),
+        extra: 1,
+      })
+      expect((await s.verify(tok)).source).toBe('broker')
+      expect(s.cache.size).toBe(1)
+    })
   })
 
   describe('broker faults are 503 broker_unavailable and never cached', () => {

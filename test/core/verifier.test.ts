@@ -67,15 +67,21 @@ describe('verifier admission checks', () => {
   })
   it('refuses a chain that does not attenuate (not from a conforming broker)', async () => {
     const chain = [{ agent: AGENT, scope: ['read:data:x'], delegated_at: '2026-01-01T00:00:00Z' }]
-    expect(await codeOf({}, sign({ scope: ['read:data:x'], delegation_chain: chain }))).toBe('accepted')
-    expect(await codeOf({}, sign({ scope: ['read:data:*'], delegation_chain: chain }))).toBe('invalid_token')
+    const chain_hash = 'a'.repeat(64)
+    expect(await codeOf({}, sign({ scope: ['read:data:x'], delegation_chain: chain, chain_hash }))).toBe(
+      'accepted',
+    )
+    expect(await codeOf({}, sign({ scope: ['read:data:*'], delegation_chain: chain, chain_hash }))).toBe(
+      'invalid_token',
+    )
   })
   it('maxDelegationDepth refuses deeper chains with 403', async () => {
     const hop = { agent: AGENT, scope: ['read:data:x'], delegated_at: '2026-01-01T00:00:00Z' }
-    const two = sign({ delegation_chain: [hop, hop] })
+    const chain_hash = 'a'.repeat(64)
+    const two = sign({ delegation_chain: [hop, hop], chain_hash })
     expect(await codeOf({ maxDelegationDepth: 2 }, two)).toBe('accepted')
     expect(await codeOf({ maxDelegationDepth: 1 }, two)).toBe('delegation_not_allowed')
-    expect(await codeOf({ maxDelegationDepth: 0 }, sign({ delegation_chain: [hop] }))).toBe(
+    expect(await codeOf({ maxDelegationDepth: 0 }, sign({ delegation_chain: [hop], chain_hash }))).toBe(
       'delegation_not_allowed',
     )
     expect(await codeOf({ maxDelegationDepth: 0 }, sign())).toBe('accepted')
@@ -102,5 +108,116 @@ describe('verifier admission checks', () => {
     ).rejects.toMatchObject({ code: 'invalid_request' })
     await expect(v.authenticate({ headers: {} })).rejects.toMatchObject({ code: 'missing_token' })
     await v.close()
+  })
+})
+
+describe('the token shape is checked in every mode, before the strategy (no key lookup, no broker call)', () => {
+  type Mode = 'remote' | 'local' | 'hybrid'
+  const modes: Mode[] = ['remote', 'local', 'hybrid']
+  const optionsOf = (mode: Mode, extra: Partial<AgentAuthOptions> = {}): AgentAuthOptions => ({
+    ...(mode === 'remote'
+      ? { broker: broker.url }
+      : mode === 'local'
+        ? { publicKey: broker.publicJwk }
+        : { broker: broker.url, publicKey: broker.publicJwk }),
+    cacheTtlMs: 0,
+    ...extra,
+  })
+  async function outcome(mode: Mode, token: string, extra: Partial<AgentAuthOptions> = {}) {
+    const v = createVerifier(optionsOf(mode, extra))
+    const before = broker.stats.validateCalls
+    try {
+      await v.verifyToken(token)
+      return { code: 'accepted', calls: broker.stats.validateCalls - before }
+    } catch (e) {
+      const err = e as AgentAuthError
+      return { code: err.code, reason: err.reason, calls: broker.stats.validateCalls - before }
+    } finally {
+      await v.close()
+    }
+  }
+  const claims = () => {
+    const t = now()
+    return { iss: '', sub: AGENT, exp: t + 300, nbf: t, iat: t, jti: 'b'.repeat(32), scope: ['read:data:x'] }
+  }
+  const refused = (reason: string) => ({ code: 'invalid_token', reason, calls: 0 })
+
+  it.each(modes)('%s: header members outside the allowlist', async (mode) => {
+    const kid = broker.kid
+    for (const [header, reason] of [
+      [{ alg: 'EdDSA', typ: 'JWT', kid, jku: 'http://127.0.0.1:1/jwks' }, 'header_member_refused'],
+      [{ alg: 'EdDSA', typ: 'JWT', kid, crit: ['exp'] }, 'header_member_refused'],
+      [{ alg: 'EdDSA', kid }, 'typ_not_allowed'],
+      [{ alg: 'EdDSA', typ: 'JWT', kid: '' }, 'malformed_kid'],
+      [`{"alg":"EdDSA","typ":"JWT","kid":"${kid}","kid":"${kid}"}`, 'duplicate_header_member'],
+    ] as const) {
+      expect(
+        await outcome(mode, broker.signToken(claims(), header as never)),
+        JSON.stringify(header),
+      ).toEqual(refused(reason))
+    }
+  })
+
+  it.each(modes)(
+    '%s: no kid is refused by default; requireKid: false accepts it as the broker does',
+    async (mode) => {
+      const token = broker.signToken(claims(), { alg: 'EdDSA', typ: 'JWT' })
+      expect(await outcome(mode, token)).toEqual(refused('kid_missing'))
+      expect((await outcome(mode, token, { requireKid: false })).code).toBe('accepted')
+    },
+  )
+
+  it.each(modes)('%s: a payload the broker never issues', async (mode) => {
+    const hop = { agent: AGENT, scope: ['read:data:x'], delegated_at: '2026-01-01T00:00:00Z' }
+    const utf8 = Buffer.concat([
+      Buffer.from(`{"sub":"${AGENT}","jti":"j","exp":${now() + 60},"scope":["`),
+      Buffer.from([0xff]),
+      Buffer.from('"]}'),
+    ])
+    for (const payload of [
+      utf8.toString('latin1'),
+      { ...claims(), delegation_chain: Array.from({ length: 6 }, () => hop), chain_hash: 'a'.repeat(64) },
+      { ...claims(), delegation_chain: [hop] },
+      { ...claims(), chain_hash: 'a'.repeat(64) },
+      {
+        ...claims(),
+        delegation_chain: [{ agent: AGENT, scope: ['read:data:x'] }],
+        chain_hash: 'a'.repeat(64),
+      },
+      { ...claims(), sub: `${AGENT}${'0'.repeat(3000)}` },
+    ]) {
+      const token =
+        typeof payload === 'string'
+          ? broker
+              .signToken('{}')
+              .replace(/\.[^.]+\./, `.${Buffer.from(payload, 'latin1').toString('base64url')}.`)
+          : broker.signToken(payload)
+      expect(await outcome(mode, token), JSON.stringify(payload).slice(0, 80)).toEqual(
+        refused('malformed_claims'),
+      )
+    }
+  })
+
+  it('requireKid is a boolean option, default true', () => {
+    const v = createVerifier({ broker: 'http://127.0.0.1:1' })
+    expect(v.options.requireKid).toBe(true)
+    expect(createVerifier({ broker: 'http://127.0.0.1:1', requireKid: false }).options.requireKid).toBe(false)
+    expect(() => createVerifier({ broker: 'http://127.0.0.1:1', requireKid: 'no' as never })).toThrow(
+      /requireKid/,
+    )
+    void v.close()
+  })
+
+  it('verifyToken answers a cached token from the cache without reading its shape again', async () => {
+    const v = createVerifier({ broker: broker.url, cacheTtlMs: 60_000 })
+    try {
+      const token = broker.signToken(claims())
+      expect((await v.verifyToken(token)).verification.source).toBe('broker')
+      const before = broker.stats.validateCalls
+      expect((await v.verifyToken(token)).verification.source).toBe('cache')
+      expect(broker.stats.validateCalls).toBe(before)
+    } finally {
+      await v.close()
+    }
   })
 })

@@ -27,8 +27,9 @@ let bankClaims: Record<string, unknown>
 
 beforeAll(async () => {
   // A short timeout keeps the hang/slow rows quick. The rows classify answers back to back with
-  // one token, so the per-token failure memo (tested in regressions.test.ts) is off here.
-  env = await startHostileEnv({ timeoutMs: 250, brokerFailureMemoMs: 0 })
+  // one token, so the per-token failure memo (tested in regressions.test.ts) and the circuit
+  // breaker (tested in test/core/circuit-breaker.test.ts) are off here.
+  env = await startHostileEnv({ timeoutMs: 250, brokerFailureMemoMs: 0, breakerThreshold: 0 })
   const a = await env.broker.validate(env.agent.accessToken)
   const b = await env.broker.validate(env.bank.accessToken)
   if (!a.valid || !b.valid) throw new Error('fixture tokens must be valid')
@@ -102,6 +103,43 @@ const CASES: Case[] = [
     kind: 'json',
     body: { valid: true, claims: { ...agentClaims, jti: '' } },
   })),
+  // The answer must carry exactly the token's claims — every claim, not only jti and sub.
+  ...(
+    [
+      ['scope widened (same jti and sub)', { scope: ['read:data:*'] }],
+      ['scope in another order', { scope: ['write:data:order-1', 'read:data:customer-7'] }],
+      ['scope with one entry less', { scope: ['read:data:customer-7'] }],
+      ['scope with one entry more', { scope: ['read:data:customer-7', 'write:data:order-1', 'read:data:x'] }],
+      ['a later exp', { exp: 'exp+1' }],
+      ['another iat', { iat: 'iat-1' }],
+      ['nbf 0', { nbf: 0 }],
+      ['another iss', { iss: 'https://broker.example' }],
+      ['an aud the token does not carry', { aud: ['svc'] }],
+      ['a sid the token does not carry', { sid: 's1' }],
+      ['another task_id', { task_id: 'other-task' }],
+      ['orch_id dropped', { orch_id: undefined }],
+      [
+        'a delegation chain the token does not carry',
+        {
+          delegation_chain: [
+            { agent: 'admin', scope: ['read:data:*', 'write:data:*'], delegated_at: '2026-01-01T00:00:00Z' },
+          ],
+          chain_hash: 'a'.repeat(64),
+        },
+      ],
+    ] as const
+  ).map(([what, change]) =>
+    unusable(`valid: true with ${what} → 503 claims_mismatch`, () => {
+      const body: Record<string, unknown> = { ...agentClaims }
+      for (const [k, v] of Object.entries(change)) {
+        if (v === undefined) delete body[k]
+        else if (v === 'exp+1') body.exp = (agentClaims.exp as number) + 1
+        else if (v === 'iat-1') body.iat = (agentClaims.iat as number) - 1
+        else body[k] = v
+      }
+      return { kind: 'json', body: { valid: true, claims: body } }
+    }),
+  ),
   unusable('answer over 256 KiB → 503', () => ({
     kind: 'json',
     body: { valid: true, claims: agentClaims, padding: 'x'.repeat(300_000) },
@@ -179,6 +217,45 @@ describe('nothing from a broker fault is cached', () => {
       }
     },
   )
+})
+
+describe('an answer that disagrees with the token is never cached', () => {
+  for (const mode of ['remote', 'hybrid'] as const) {
+    it.each(ADAPTERS)(
+      `${mode}, %s: scope widened in the answer → 503 claims_mismatch, nothing cached, then 200`,
+      async (adapter) => {
+        const app = await buildAppFor(env, mode, adapter, {
+          cacheTtlMs: 60_000,
+          negativeCacheTtlMs: 60_000,
+          brokerFailureMemoMs: 0,
+        })
+        try {
+          env.broker.fault({
+            kind: 'json',
+            body: { valid: true, claims: { ...agentClaims, scope: ['read:data:*'] } },
+          })
+          const res = await send(app.url, { path: '/customers/9', headers: bearer(env.agent.accessToken) })
+          expect(res.status).toBe(503)
+          expect(res.json.error_code).toBe('broker_unavailable')
+          expect(app.verifier.stats().cacheEntries).toBe(0)
+          // still not cached: the same request asks again and gets the same refusal
+          const before = env.broker.stats.validateCalls
+          expect((await send(app.url, me(env))).status).toBe(503)
+          expect(env.broker.stats.validateCalls - before).toBe(1)
+          env.broker.fault(null)
+          expect((await send(app.url, me(env))).status).toBe(200)
+          expect(app.verifier.stats().cacheEntries).toBe(1)
+          // the cached, agreeing answer never widened anything
+          expect(
+            (await send(app.url, { path: '/customers/9', headers: bearer(env.agent.accessToken) })).status,
+          ).toBe(403)
+        } finally {
+          env.broker.fault(null)
+          await app.close()
+        }
+      },
+    )
+  }
 })
 
 describe('redirects are not followed', () => {

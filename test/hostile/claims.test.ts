@@ -13,6 +13,7 @@ import { send } from '../helpers/http.js'
 import {
   ADAPTERS,
   bearer,
+  buildAppFor,
   type Case,
   type HostileEnv,
   MODES,
@@ -31,8 +32,14 @@ afterAll(async () => {
 })
 
 const TD = 'agentwrit.local'
-/** Signature and expiry are checked locally first in hybrid mode: only remote asks the broker. */
-const CLAIM_FAULT = { expect: R.invalidToken, calls: 'remote' as const }
+/** Expiry is checked locally first in hybrid mode: only remote asks the broker. */
+const TIME_FAULT = { expect: R.invalidToken, calls: 'remote' as const }
+/**
+ * Claims the broker never issues (wrong types, absurd sizes, a chain it cannot write): the token's
+ * own payload is read before anything else in every mode, remote included, and refused — 401 with
+ * no broker call (src/core/token-shape.ts).
+ */
+const CLAIM_FAULT = { expect: R.invalidToken, calls: 'never' as const }
 /** The broker says valid; the verifier's own admission rules refuse. */
 const ADMISSION = { expect: R.invalidToken, calls: 'verified' as const }
 const me = (token: string) => ({ path: '/me', headers: bearer(token) })
@@ -42,17 +49,17 @@ const t0 = () => Math.floor(Date.now() / 1000)
 
 const CASES: Case[] = [
   // ---- time ------------------------------------------------------------------------------------
-  { name: 'expired 10 s ago → 401', req: (e) => me(e.sign({ exp: e.now() - 10 })), ...CLAIM_FAULT },
+  { name: 'expired 10 s ago → 401', req: (e) => me(e.sign({ exp: e.now() - 10 })), ...TIME_FAULT },
   {
     name: 'now == exp + 1 → 401',
     req: (e) => me(e.sign({ exp: e.now() - 1, nbf: e.now() - 60, iat: e.now() - 60 })),
-    ...CLAIM_FAULT,
+    ...TIME_FAULT,
   },
-  { name: 'nbf 60 s in the future → 401', req: (e) => me(e.sign({ nbf: e.now() + 60 })), ...CLAIM_FAULT },
+  { name: 'nbf 60 s in the future → 401', req: (e) => me(e.sign({ nbf: e.now() + 60 })), ...TIME_FAULT },
   {
     name: 'nbf 2 s in the future → 401 (no leeway)',
     req: (e) => me(e.sign({ nbf: e.now() + 2 })),
-    ...CLAIM_FAULT,
+    ...TIME_FAULT,
   },
   {
     name: 'nbf 0 → 200 (not checked when zero, as the broker)',
@@ -99,14 +106,24 @@ const CASES: Case[] = [
           `{"iss":"","sub":"${e.agent.agentId}","exp":9223372036854775807,"nbf":${t0()},"iat":${t0()},"jti":"${'9'.repeat(32)}","scope":[]}`,
         ),
       ),
-    // The broker validates it and returns claims our client cannot represent (> 2^53): remote says
-    // "broker unavailable"; local says invalid. Both are refusals.
-    expect: { status: 503, code: 'broker_unavailable', challenge: null },
-    calls: 'remote',
-    modes: {
-      local: { ...R.invalidToken, why: 'exp is not a safe integer' },
-      hybrid: { ...R.invalidToken, calls: 'never', why: 'the local check refuses first' },
-    },
+    // The broker would validate it and answer claims no verifier can represent (> 2^53): a token
+    // problem (401) caught before asking, never a broker problem (503).
+    ...CLAIM_FAULT,
+  },
+  {
+    name: 'iat beyond 2^53 → 401, no broker call',
+    req: (e) => me(raw(e, JSON.stringify(e.claims()).replace(/"iat":\d+/, '"iat":9007199254740993'))),
+    ...CLAIM_FAULT,
+  },
+  {
+    name: 'nbf a fraction → 401, no broker call',
+    req: (e) => me(raw(e, JSON.stringify(e.claims()).replace(/"nbf":(\d+)/, '"nbf":$1.5'))),
+    ...CLAIM_FAULT,
+  },
+  {
+    name: 'iat written 1.7e9 → 401, no broker call',
+    req: (e) => me(raw(e, JSON.stringify(e.claims()).replace(/"iat":\d+/, '"iat":1.7e9'))),
+    ...CLAIM_FAULT,
   },
   {
     name: 'exp = 10^15 (far future, a safe integer) → 200 everywhere',
@@ -327,14 +344,116 @@ const CASES: Case[] = [
     calls: 'never',
   },
   {
-    name: 'deep delegation chain (20 attenuating hops, 4× the broker’s limit) → 200',
+    name: 'delegation chain of 5 (the broker’s limit), attenuating, with chain_hash → 200',
     req: (e) => ({
       path: '/customers/7',
-      headers: bearer(e.sign({ delegation_chain: chain(20), chain_hash: 'a'.repeat(64) })),
+      headers: bearer(e.sign({ delegation_chain: chain(5), chain_hash: 'a'.repeat(64) })),
     }),
     expect: R.ok,
     calls: 'verified',
     check: (res) => expect(res.json.delegated).toBe(true),
+  },
+  {
+    name: 'delegation chain of 6 (one more than the broker writes) → 401, no broker call',
+    req: (e) => ({
+      path: '/customers/7',
+      headers: bearer(e.sign({ delegation_chain: chain(6), chain_hash: 'a'.repeat(64) })),
+    }),
+    ...CLAIM_FAULT,
+  },
+  {
+    name: 'deep delegation chain (20 attenuating hops, 4× the broker’s limit) → 401, no broker call',
+    req: (e) => ({
+      path: '/customers/7',
+      headers: bearer(e.sign({ delegation_chain: chain(20), chain_hash: 'a'.repeat(64) })),
+    }),
+    ...CLAIM_FAULT,
+  },
+  {
+    name: 'a chain without chain_hash → 401',
+    req: (e) => me(e.sign({ delegation_chain: chain(1) })),
+    ...CLAIM_FAULT,
+  },
+  {
+    name: 'chain_hash without a chain → 401',
+    req: (e) => me(e.sign({ chain_hash: 'a'.repeat(64) })),
+    ...CLAIM_FAULT,
+  },
+  {
+    name: 'chain_hash that is not 64 lowercase hex → 401',
+    req: (e) => me(e.sign({ delegation_chain: chain(1), chain_hash: 'h' })),
+    ...CLAIM_FAULT,
+  },
+  ...(
+    [
+      ['without agent', { agent: undefined }],
+      ['without scope (the broker answers scope null)', { scope: undefined }],
+      ['without delegated_at (the broker answers year 1)', { delegated_at: undefined }],
+      ['with agent a number', { agent: 7 }],
+      ['with an empty agent', { agent: '' }],
+      ['with scope a string', { scope: 'read:data:*' }],
+      ['with scope null', { scope: null }],
+      ['with delegated_at a number', { delegated_at: 1_776_000_000 }],
+      ['with delegated_at not in Go’s RFC3339Nano UTC form', { delegated_at: '2026-04-14T22:26:15+02:00' }],
+      ['with a signature that is not 128 hex', { signature: 'sig' }],
+    ] as const
+  ).map(
+    ([what, change]): Case => ({
+      name: `a chain link ${what} → 401, no broker call`,
+      req: (e) => {
+        const link: Record<string, unknown> = { ...chain(1)[0], ...change }
+        for (const [k, v] of Object.entries(change)) if (v === undefined) delete link[k]
+        return me(e.sign({ delegation_chain: [link], chain_hash: 'a'.repeat(64) }))
+      },
+      ...CLAIM_FAULT,
+    }),
+  ),
+  // ---- absurd sizes (bounds in src/core/claims.ts; the token still fits maxTokenLength) -----------
+  {
+    name: 'a sub of 2100 characters (over the 2048 SPIFFE ID limit) → 401',
+    req: (e) => me(e.sign({ sub: `spiffe://${TD}/agent/o/t/${'a'.repeat(2070)}` })),
+    ...CLAIM_FAULT,
+  },
+  {
+    name: 'a jti of 3000 characters → 401',
+    req: (e) => me(e.sign({ jti: 'f'.repeat(3000) })),
+    ...CLAIM_FAULT,
+  },
+  {
+    name: 'a task_id of 2100 characters → 401',
+    req: (e) => me(e.sign({ task_id: 't'.repeat(2100) })),
+    ...CLAIM_FAULT,
+  },
+  {
+    name: 'an orch_id of 2100 characters → 401',
+    req: (e) => me(e.sign({ orch_id: 'o'.repeat(2100) })),
+    ...CLAIM_FAULT,
+  },
+  {
+    name: 'an iss of 2100 characters → 401',
+    req: (e) => me(e.sign({ iss: 'i'.repeat(2100) })),
+    ...CLAIM_FAULT,
+  },
+  {
+    name: 'an aud entry of 2100 characters → 401',
+    req: (e) => me(e.sign({ aud: ['a'.repeat(2100)] })),
+    ...CLAIM_FAULT,
+  },
+  {
+    name: '17 aud entries → 401',
+    req: (e) => me(e.sign({ aud: Array.from({ length: 17 }, (_, i) => `svc-${i}`) })),
+    ...CLAIM_FAULT,
+  },
+  {
+    name: 'a scope entry of 2100 characters → 401',
+    req: (e) => me(e.sign({ scope: ['read:data:customer-7', `read:data:${'x'.repeat(2090)}`] })),
+    ...CLAIM_FAULT,
+  },
+  {
+    name: 'a scope with an unpaired surrogate (the broker would read U+FFFD) → 401',
+    req: (e) =>
+      me(raw(e, JSON.stringify(e.claims()).replace('read:data:customer-7', 'read:data:customer-7\\ud800'))),
+    ...CLAIM_FAULT,
   },
   {
     name: 'delegation chain with a record that is not an object → 401',
@@ -401,5 +520,32 @@ describe('the boundary second: valid while now == exp, invalid from exp + 1 (all
       return
     }
     throw new Error('could not fit the requests into one second five times')
+  })
+})
+
+describe.each(MODES)('scope count bound with a raised maxTokenLength (%s mode)', (mode) => {
+  it.each(ADAPTERS)('%s: 256 scopes → 200, 257 → 401 with no broker call', async (adapter) => {
+    const app = await buildAppFor(env, mode, adapter, { maxTokenLength: 65_536 })
+    try {
+      const scopes = (n: number) => [
+        'read:data:customer-7',
+        ...Array.from({ length: n - 1 }, (_, i) => `read:data:customer-${1000 + i}`),
+      ]
+      const ok = await send(app.url, {
+        path: '/customers/7',
+        headers: bearer(env.sign({ scope: scopes(256) })),
+      })
+      expect(ok.status).toBe(200)
+      const before = env.broker.stats.validateCalls
+      const res = await send(app.url, {
+        path: '/customers/7',
+        headers: bearer(env.sign({ scope: scopes(257) })),
+      })
+      expect(res.status).toBe(401)
+      expect(res.json.error_code).toBe('invalid_token')
+      expect(env.broker.stats.validateCalls).toBe(before)
+    } finally {
+      await app.close()
+    }
   })
 })

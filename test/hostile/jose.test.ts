@@ -3,11 +3,13 @@
  *
  * Two kinds of rows:
  * - attacks (signed by an attacker, or not signed at all): refused everywhere, 401;
- * - tokens signed with the broker's own key but carrying odd header members. The broker checks only
- *   `alg` and `kid` (contract §7), so in remote mode such a token is whatever the broker says; local
- *   and hybrid refuse key-bearing headers, `crit` and `b64` before any key lookup. Those rows say so.
+ * - tokens signed with the broker's own key but carrying a header the broker never writes. The
+ *   broker checks only `alg` and `kid` (contract §7), but it always writes exactly
+ *   `{"alg":"EdDSA","typ":"JWT","kid":"<kid>"}` (§6.1): every mode refuses any other header with a
+ *   401 before any key lookup or broker call (the header allowlist, src/core/token-shape.ts) —
+ *   remote mode included. An absent `kid` is accepted only with `requireKid: false`.
  */
-import { createHmac, generateKeyPairSync, type KeyObject, sign } from 'node:crypto'
+import { createHmac, createPrivateKey, generateKeyPairSync, type KeyObject, sign } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { kidOf } from '../../src/testing/index.js'
 import { send } from '../helpers/http.js'
@@ -15,6 +17,7 @@ import {
   ADAPTERS,
   b64u,
   bearer,
+  buildAppFor,
   type Case,
   forgeSignature,
   type HostileEnv,
@@ -43,6 +46,32 @@ function edSign(header: unknown, payload: unknown, key: KeyObject = attacker.pri
   return `${h}.${p}.${b64u(sign(null, Buffer.from(`${h}.${p}`), key))}`
 }
 
+let brokerPrivateKey: KeyObject | undefined
+/** The dev broker's signing key, to sign exact bytes (signToken takes text). */
+function brokerKey(e: HostileEnv): KeyObject {
+  brokerPrivateKey ??= createPrivateKey(e.broker.signingKeyPem)
+  return brokerPrivateKey
+}
+
+/** Broker-signed over exact header bytes (`malleate`: flip an unused bit at the end of the segment). */
+function signRawHeader(e: HostileEnv, header: Buffer, malleate = false): string {
+  let h = b64u(header)
+  if (malleate) {
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
+    if (h.length % 4 === 0) throw new Error('test bug: no unused bits')
+    h = `${h.slice(0, -1)}${alphabet[alphabet.indexOf(h.at(-1)!) | 1]}`
+  }
+  const p = b64u(JSON.stringify(e.claims()))
+  return `${h}.${p}.${b64u(sign(null, Buffer.from(`${h}.${p}`), brokerKey(e)))}`
+}
+
+/** Broker-signed over exact payload bytes, with the broker's header. */
+function signRawPayload(e: HostileEnv, payload: Buffer): string {
+  const h = b64u(JSON.stringify(e.header()))
+  const p = b64u(payload)
+  return `${h}.${p}.${b64u(sign(null, Buffer.from(`${h}.${p}`), brokerKey(e)))}`
+}
+
 /** HS256 with `secret` as the HMAC key. */
 function hsSign(header: unknown, payload: unknown, secret: string | Buffer): string {
   const h = b64u(JSON.stringify(header))
@@ -52,15 +81,13 @@ function hsSign(header: unknown, payload: unknown, secret: string | Buffer): str
 
 const brokerPublicRaw = (e: HostileEnv) => Buffer.from(e.broker.publicJwk.x, 'base64url')
 
-/** Signed by the broker, header member ignored by the broker, refused locally. */
-const brokerSignedOdd = (why: string) => ({
-  expect: R.ok,
-  calls: 'remote' as const,
-  modes: {
-    local: { ...R.invalidToken, why },
-    hybrid: { ...R.invalidToken, why: `${why}; hybrid checks the header before the broker` },
-  },
-})
+/**
+ * A header the broker never writes (signed by the broker or not): refused in every mode by the
+ * header allowlist, before any key lookup or broker call.
+ */
+const HEADER_REFUSED = { expect: R.invalidToken, calls: 'never' as const }
+/** Same, for a payload the broker never issues (the shape check reads it in every mode). */
+const PAYLOAD_REFUSED = HEADER_REFUSED
 
 const CASES: Case[] = [
   // ---- syntax -----------------------------------------------------------------------------------
@@ -170,43 +197,43 @@ const CASES: Case[] = [
       return { path: '/me', headers: bearer(`aGVsbG8.${p}.${s}`) }
     },
     expect: R.invalidToken,
-    calls: 'remote',
+    calls: 'never',
   },
   {
     name: 'broker-signed, header is not JSON → 401',
     req: (e) => ({ path: '/me', headers: bearer(e.broker.signToken(e.claims(), 'hello')) }),
     expect: R.invalidToken,
-    calls: 'remote',
+    calls: 'never',
   },
   {
     name: 'broker-signed, header is a JSON array → 401',
     req: (e) => ({ path: '/me', headers: bearer(e.broker.signToken(e.claims(), '["EdDSA"]')) }),
     expect: R.invalidToken,
-    calls: 'remote',
+    calls: 'never',
   },
   {
     name: 'broker-signed, payload is not JSON → 401',
     req: (e) => ({ path: '/me', headers: bearer(e.broker.signToken('not json')) }),
     expect: R.invalidToken,
-    calls: 'remote',
+    calls: 'never',
   },
   {
     name: 'broker-signed, payload is JSON null → 401',
     req: (e) => ({ path: '/me', headers: bearer(e.broker.signToken('null')) }),
     expect: R.invalidToken,
-    calls: 'remote',
+    calls: 'never',
   },
   {
     name: 'broker-signed, payload is a JSON array → 401',
     req: (e) => ({ path: '/me', headers: bearer(e.broker.signToken('[]')) }),
     expect: R.invalidToken,
-    calls: 'remote',
+    calls: 'never',
   },
   {
     name: 'broker-signed, payload with trailing garbage → 401',
     req: (e) => ({ path: '/me', headers: bearer(e.broker.signToken(`${JSON.stringify(e.claims())}x`)) }),
     expect: R.invalidToken,
-    calls: 'remote',
+    calls: 'never',
   },
   {
     name: 'oversized (10 KiB of valid-looking segments) → 400',
@@ -261,7 +288,7 @@ const CASES: Case[] = [
       headers: bearer(`${b64u('{"alg":"none","typ":"JWT"}')}.${b64u(JSON.stringify(e.claims()))}.AAAA`),
     }),
     expect: R.invalidToken,
-    calls: 'remote',
+    calls: 'never',
   },
   {
     name: 'alg "None" with the broker kid, junk signature → 401',
@@ -272,13 +299,13 @@ const CASES: Case[] = [
       ),
     }),
     expect: R.invalidToken,
-    calls: 'remote',
+    calls: 'never',
   },
   {
     name: 'alg none, signed by the broker key anyway → 401',
     req: (e) => ({ path: '/me', headers: bearer(e.sign({}, e.header({ alg: 'none' }))) }),
     expect: R.invalidToken,
-    calls: 'remote',
+    calls: 'never',
   },
   {
     name: 'HS256 with the raw public key bytes as HMAC secret → 401',
@@ -287,7 +314,7 @@ const CASES: Case[] = [
       headers: bearer(hsSign(e.header({ alg: 'HS256' }), e.claims(), brokerPublicRaw(e))),
     }),
     expect: R.invalidToken,
-    calls: 'remote',
+    calls: 'never',
   },
   {
     name: 'HS256 with the public key PEM as HMAC secret → 401',
@@ -296,7 +323,7 @@ const CASES: Case[] = [
       headers: bearer(hsSign(e.header({ alg: 'HS256' }), e.claims(), e.broker.publicKeyPem)),
     }),
     expect: R.invalidToken,
-    calls: 'remote',
+    calls: 'never',
   },
   {
     name: 'HS256 with the public JWK "x" as HMAC secret → 401',
@@ -305,7 +332,7 @@ const CASES: Case[] = [
       headers: bearer(hsSign(e.header({ alg: 'HS256' }), e.claims(), e.broker.publicJwk.x)),
     }),
     expect: R.invalidToken,
-    calls: 'remote',
+    calls: 'never',
   },
   {
     name: 'HS256 with the public JWK JSON as HMAC secret → 401',
@@ -314,37 +341,37 @@ const CASES: Case[] = [
       headers: bearer(hsSign(e.header({ alg: 'HS256' }), e.claims(), JSON.stringify(e.broker.publicJwk))),
     }),
     expect: R.invalidToken,
-    calls: 'remote',
+    calls: 'never',
   },
   {
     name: 'alg "eddsa" (wrong case), broker-signed → 401',
     req: (e) => ({ path: '/me', headers: bearer(e.sign({}, e.header({ alg: 'eddsa' }))) }),
     expect: R.invalidToken,
-    calls: 'remote',
+    calls: 'never',
   },
   {
     name: 'alg "Ed25519" (RFC 9864 name, not the broker’s), broker-signed → 401',
     req: (e) => ({ path: '/me', headers: bearer(e.sign({}, e.header({ alg: 'Ed25519' }))) }),
     expect: R.invalidToken,
-    calls: 'remote',
+    calls: 'never',
   },
   {
     name: 'alg "EdDSA " (trailing space), broker-signed → 401',
     req: (e) => ({ path: '/me', headers: bearer(e.sign({}, e.header({ alg: 'EdDSA ' }))) }),
     expect: R.invalidToken,
-    calls: 'remote',
+    calls: 'never',
   },
   {
     name: 'alg missing, broker-signed → 401',
     req: (e) => ({ path: '/me', headers: bearer(e.sign({}, e.header({ alg: undefined }))) }),
     expect: R.invalidToken,
-    calls: 'remote',
+    calls: 'never',
   },
   {
     name: 'alg as an array ["EdDSA"], broker-signed → 401',
     req: (e) => ({ path: '/me', headers: bearer(e.sign({}, e.header({ alg: ['EdDSA'] }))) }),
     expect: R.invalidToken,
-    calls: 'remote',
+    calls: 'never',
   },
   // ---- keys named by the token ---------------------------------------------------------------------
   {
@@ -354,7 +381,7 @@ const CASES: Case[] = [
       headers: bearer(edSign({ alg: 'EdDSA', typ: 'JWT', jwk: attackerJwk }, e.claims())),
     }),
     expect: R.invalidToken,
-    calls: 'remote',
+    calls: 'never',
   },
   {
     name: 'attacker-signed, embedded jwk + kid = attacker thumbprint → 401',
@@ -365,7 +392,7 @@ const CASES: Case[] = [
       ),
     }),
     expect: R.invalidToken,
-    calls: 'remote',
+    calls: 'never',
   },
   {
     name: 'attacker-signed, jku pointing at the attacker’s JWKS → 401',
@@ -376,7 +403,7 @@ const CASES: Case[] = [
       ),
     }),
     expect: R.invalidToken,
-    calls: 'remote',
+    calls: 'never',
   },
   {
     name: 'attacker-signed, x5u → 401',
@@ -385,7 +412,7 @@ const CASES: Case[] = [
       headers: bearer(edSign({ alg: 'EdDSA', typ: 'JWT', x5u: 'http://127.0.0.1:1/cert.pem' }, e.claims())),
     }),
     expect: R.invalidToken,
-    calls: 'remote',
+    calls: 'never',
   },
   {
     name: 'attacker-signed with the broker’s kid → 401',
@@ -397,7 +424,7 @@ const CASES: Case[] = [
     name: 'attacker-signed without kid → 401',
     req: (e) => ({ path: '/me', headers: bearer(edSign(e.header({ kid: undefined }), e.claims())) }),
     expect: R.invalidToken,
-    calls: 'remote',
+    calls: 'never',
   },
   {
     name: 'broker-signed, unknown kid → 401',
@@ -415,62 +442,60 @@ const CASES: Case[] = [
     name: 'broker-signed, kid a number → 401',
     req: (e) => ({ path: '/me', headers: bearer(e.sign({}, e.header({ kid: 7 }))) }),
     expect: R.invalidToken,
-    calls: 'remote',
+    calls: 'never',
   },
   {
-    name: 'broker-signed, no kid → 200 (the broker accepts an absent kid)',
+    name: 'broker-signed, no kid → 401 (the broker accepts it but always writes one; requireKid: false allows it)',
     req: (e) => ({ path: '/me', headers: bearer(e.sign({}, e.header({ kid: undefined }))) }),
-    expect: R.ok,
-    calls: 'verified',
+    ...HEADER_REFUSED,
   },
   {
-    name: 'broker-signed, no typ → 200 (typ is not checked)',
+    name: 'broker-signed, no typ → 401 (the broker does not check typ but always writes "JWT")',
     req: (e) => ({ path: '/me', headers: bearer(e.sign({}, e.header({ typ: undefined }))) }),
-    expect: R.ok,
-    calls: 'verified',
+    ...HEADER_REFUSED,
   },
   {
-    name: 'broker-signed, kid "" → remote 200 (the broker skips an empty kid); local refuses',
+    name: 'broker-signed, kid "" → 401 everywhere (the broker would skip an empty kid)',
     req: (e) => ({ path: '/me', headers: bearer(e.sign({}, e.header({ kid: '' }))) }),
-    ...brokerSignedOdd('an empty kid selects no key'),
+    ...HEADER_REFUSED,
   },
   {
-    name: 'broker-signed, jku → remote 200 (ignored by the broker); local refuses',
+    name: 'broker-signed, jku → 401 everywhere (ignored by the broker)',
     req: (e) => ({ path: '/me', headers: bearer(e.sign({}, e.header({ jku: 'http://127.0.0.1:1/jwks' }))) }),
-    ...brokerSignedOdd('a header naming its own key source is refused'),
+    ...HEADER_REFUSED,
   },
   {
-    name: 'broker-signed, x5u → remote 200; local refuses',
+    name: 'broker-signed, x5u → 401 everywhere',
     req: (e) => ({ path: '/me', headers: bearer(e.sign({}, e.header({ x5u: 'http://127.0.0.1:1/c.pem' }))) }),
-    ...brokerSignedOdd('a header naming its own key source is refused'),
+    ...HEADER_REFUSED,
   },
   {
-    name: 'broker-signed, embedded jwk (the broker’s own) → remote 200; local refuses',
+    name: 'broker-signed, embedded jwk (the broker’s own) → 401 everywhere',
     req: (e) => ({
       path: '/me',
       headers: bearer(e.sign({}, e.header({ jwk: { kty: 'OKP', crv: 'Ed25519', x: e.broker.publicJwk.x } }))),
     }),
-    ...brokerSignedOdd('a header carrying a key is refused'),
+    ...HEADER_REFUSED,
   },
   {
-    name: 'broker-signed, x5c → remote 200; local refuses',
+    name: 'broker-signed, x5c → 401 everywhere',
     req: (e) => ({ path: '/me', headers: bearer(e.sign({}, e.header({ x5c: ['MIIB'] }))) }),
-    ...brokerSignedOdd('a header carrying a certificate is refused'),
+    ...HEADER_REFUSED,
   },
   {
-    name: 'broker-signed, crit ["exp"] → remote 200; local refuses',
+    name: 'broker-signed, crit ["exp"] → 401 everywhere',
     req: (e) => ({ path: '/me', headers: bearer(e.sign({}, e.header({ crit: ['exp'], exp: 1 }))) }),
-    ...brokerSignedOdd('crit is refused'),
+    ...HEADER_REFUSED,
   },
   {
-    name: 'broker-signed, b64:false + crit ["b64"] → remote 200; local refuses',
+    name: 'broker-signed, b64:false + crit ["b64"] → 401 everywhere',
     req: (e) => ({ path: '/me', headers: bearer(e.sign({}, e.header({ b64: false, crit: ['b64'] }))) }),
-    ...brokerSignedOdd('unencoded payloads are refused'),
+    ...HEADER_REFUSED,
   },
   {
-    name: 'broker-signed, b64:false without crit → remote 200; local refuses',
+    name: 'broker-signed, b64:false without crit → 401 everywhere',
     req: (e) => ({ path: '/me', headers: bearer(e.sign({}, e.header({ b64: false }))) }),
-    ...brokerSignedOdd('unencoded payloads are refused'),
+    ...HEADER_REFUSED,
   },
   {
     name: 'attacker-signed, b64:false + crit → 401',
@@ -479,7 +504,124 @@ const CASES: Case[] = [
       headers: bearer(edSign({ alg: 'EdDSA', kid: e.broker.kid, b64: false, crit: ['b64'] }, e.claims())),
     }),
     expect: R.invalidToken,
-    calls: 'remote',
+    calls: 'never',
+  },
+  // ---- the header allowlist: exactly alg, typ, kid, each once (all broker-signed) ------------------
+  ...(['crit', 'b64', 'jku', 'x5u', 'jwk', 'x5c', 'zip', 'enc', 'cty', 'x5t', 'nonce', 'foo'] as const).map(
+    (member): Case => ({
+      name: `broker-signed, extra member ${member} → 401 everywhere, no broker call`,
+      req: (e) => ({
+        path: '/me',
+        headers: bearer(e.sign({}, e.header({ [member]: member === 'b64' ? true : 'x' }))),
+      }),
+      ...HEADER_REFUSED,
+    }),
+  ),
+  {
+    name: 'broker-signed, alg duplicated (none, then EdDSA — JSON.parse and Go keep the last) → 401',
+    req: (e) => ({
+      path: '/me',
+      headers: bearer(
+        e.broker.signToken(e.claims(), `{"alg":"none","typ":"JWT","kid":"${e.broker.kid}","alg":"EdDSA"}`),
+      ),
+    }),
+    ...HEADER_REFUSED,
+  },
+  {
+    name: 'broker-signed, kid duplicated under an escaped name → 401',
+    req: (e) => ({
+      path: '/me',
+      headers: bearer(
+        e.broker.signToken(e.claims(), `{"alg":"EdDSA","typ":"JWT","kid":"x","\\u006bid":"${e.broker.kid}"}`),
+      ),
+    }),
+    ...HEADER_REFUSED,
+  },
+  {
+    name: 'broker-signed, "ALG" beside alg (Go folds the case) → 401',
+    req: (e) => ({ path: '/me', headers: bearer(e.sign({}, e.header({ ALG: 'EdDSA' }))) }),
+    ...HEADER_REFUSED,
+  },
+  {
+    name: 'broker-signed, members in another order → 200 (order is not checked)',
+    req: (e) => ({
+      path: '/me',
+      headers: bearer(e.broker.signToken(e.claims(), `{"kid":"${e.broker.kid}","alg":"EdDSA","typ":"JWT"}`)),
+    }),
+    expect: R.ok,
+    calls: 'verified',
+  },
+  ...(['jwt', 'JWS', 'at+jwt', 'JWT ', null, 1] as const).map(
+    (typ): Case => ({
+      name: `broker-signed, typ ${JSON.stringify(typ)} → 401`,
+      req: (e) => ({ path: '/me', headers: bearer(e.sign({}, e.header({ typ }))) }),
+      ...HEADER_REFUSED,
+    }),
+  ),
+  {
+    name: 'broker-signed, kid null → 401',
+    req: (e) => ({ path: '/me', headers: bearer(e.sign({}, e.header({ kid: null }))) }),
+    ...HEADER_REFUSED,
+  },
+  {
+    name: 'broker-signed, header with invalid UTF-8 (the broker’s Go decoder would read U+FFFD) → 401',
+    req: (e) => ({
+      path: '/me',
+      headers: bearer(
+        signRawHeader(e, Buffer.from(`{"alg":"EdDSA","typ":"JWT\xff","kid":"${e.broker.kid}"}`, 'latin1')),
+      ),
+    }),
+    ...HEADER_REFUSED,
+  },
+  {
+    name: 'broker-signed, header with a UTF-8 BOM → 401',
+    req: (e) => ({
+      path: '/me',
+      headers: bearer(
+        signRawHeader(e, Buffer.from(`\ufeff{"alg":"EdDSA","typ":"JWT","kid":"${e.broker.kid}"}`)),
+      ),
+    }),
+    ...HEADER_REFUSED,
+  },
+  {
+    name: 'broker-signed, header base64url with non-zero unused bits (Go’s lenient decoder accepts it) → 401',
+    req: (e) => ({
+      path: '/me',
+      headers: bearer(
+        signRawHeader(e, Buffer.from(`{"alg":"EdDSA","typ":"JWT","kid":"${e.broker.kid}"}`), true),
+      ),
+    }),
+    ...HEADER_REFUSED,
+  },
+  {
+    name: 'broker-signed, header is JSON null → 401',
+    req: (e) => ({ path: '/me', headers: bearer(e.broker.signToken(e.claims(), 'null')) }),
+    ...HEADER_REFUSED,
+  },
+  // ---- payloads the broker never issues ------------------------------------------------------------
+  {
+    name: 'broker-signed, payload with invalid UTF-8 (the broker reads U+FFFD and says valid) → 401, no broker call',
+    req: (e) => ({
+      path: '/me',
+      headers: bearer(
+        signRawPayload(
+          e,
+          Buffer.from(
+            JSON.stringify(e.claims({ task_id: 'process-ord-1\u00ff' })).replace('\u00ff', '\xff'),
+            'latin1',
+          ),
+        ),
+      ),
+    }),
+    ...PAYLOAD_REFUSED,
+  },
+  {
+    name: 'broker-signed, payload with a UTF-8 BOM → 401',
+    req: (e) => ({
+      path: '/me',
+      headers: bearer(signRawPayload(e, Buffer.from(`\ufeff${JSON.stringify(e.claims())}`))),
+    }),
+    ...PAYLOAD_REFUSED,
   },
   {
     name: 'signed by another broker (its own kid) → 401',
@@ -510,7 +652,12 @@ const CASES: Case[] = [
       const alt = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'[i ^ 1]!
       return { path: '/me', headers: bearer(`${t.slice(0, -1)}${alt}`) }
     },
-    ...brokerSignedOdd('only canonical base64url signatures are accepted locally'),
+    expect: R.ok,
+    calls: 'remote',
+    modes: {
+      local: { ...R.invalidToken, why: 'only canonical base64url signatures are accepted locally' },
+      hybrid: { ...R.invalidToken, why: 'only canonical base64url signatures are accepted locally' },
+    },
     check: (res) => {
       if (res.status === 200) expect(res.json.agent).toBeDefined()
     },
@@ -543,3 +690,34 @@ describe.each(MODES)('forged tokens never reach a positive answer (%s mode)', (m
     })
   })
 })
+
+describe.each(MODES)(
+  'requireKid: false accepts a broker header without kid, as the broker does (%s mode)',
+  (mode) => {
+    it.each(ADAPTERS)('%s', async (adapter) => {
+      const app = await buildAppFor(env, mode, adapter, { requireKid: false })
+      try {
+        const noKid = env.sign({}, env.header({ kid: undefined }))
+        const before = env.broker.stats.validateCalls
+        expect((await send(app.url, { path: '/me', headers: bearer(noKid) })).status).toBe(200)
+        expect(env.broker.stats.validateCalls - before).toBe(mode === 'local' ? 0 : 1)
+        // the rest of the allowlist still holds, with no broker call
+        for (const header of [
+          env.header({ kid: undefined, typ: undefined }),
+          env.header({ kid: '' }),
+          env.header({ kid: undefined, jku: 'http://127.0.0.1:1/jwks' }),
+        ]) {
+          const calls = env.broker.stats.validateCalls
+          const res = await send(app.url, { path: '/me', headers: bearer(env.sign({}, header)) })
+          expect(res.status, JSON.stringify(header)).toBe(401)
+          expect(env.broker.stats.validateCalls).toBe(calls)
+        }
+        // an attacker's key without kid is still a bad signature (local) / invalid at the broker
+        const forged = edSign(env.header({ kid: undefined }), env.claims())
+        expect((await send(app.url, { path: '/me', headers: bearer(forged) })).status).toBe(401)
+      } finally {
+        await app.close()
+      }
+    })
+  },
+)

@@ -29,7 +29,7 @@ const me = (token: string) => ({ path: '/me', headers: bearer(token) })
 
 describe('B1: hybrid mode must not take scopes from the broker answer over the verified token', () => {
   it.each(ADAPTERS)(
-    '%s: broker answers valid:true with the right jti/sub and scope read:data:* → still 403 for customer 9',
+    '%s: broker answers valid:true with the right jti/sub and scope read:data:* → never accepted (503: the answer disagrees with the token)',
     async (adapter) => {
       const app = await buildAppFor(env, 'hybrid', adapter)
       const answer = await env.broker.validate(env.agent.accessToken)
@@ -40,8 +40,9 @@ describe('B1: hybrid mode must not take scopes from the broker answer over the v
       })
       try {
         const res = await send(app.url, { path: '/customers/9', headers: bearer(env.agent.accessToken) })
-        // The token's signed scope is read:data:customer-7 only.
-        expect(res.status).toBe(403)
+        // The token's signed scope is read:data:customer-7 only; an answer that widens it is unusable.
+        expect(res.status).toBe(503)
+        expect(res.json.error_code).toBe('broker_unavailable')
       } finally {
         env.broker.fault(null)
         await app.close()
