@@ -13,22 +13,24 @@
  * @module
  */
 import type { NextFunction, Request, RequestHandler, Response } from 'express'
-import { setupAdapter } from './core/adapter-setup.js'
-import { type AgentIdentity, identityOrigin } from './core/claims.js'
+import { type AdapterOptions, setupAdapter } from './core/adapter-setup.js'
+import { type AdapterState, accessOf, asRefusal, authenticateFor, identityFor } from './core/adapter-state.js'
+import type { AgentIdentity } from './core/claims.js'
 import { compileDelegationGuard, type DelegationRootMatcher } from './core/delegation.js'
 import { AgentAuthError, problemResponse } from './core/errors.js'
 import { compileScopeGuard, type ScopeRequirement } from './core/guard.js'
 import type { AgentAuthOptions } from './core/options.js'
-import { authenticateFast, type Verifier } from './core/verifier.js'
+import type { Verifier } from './core/verifier.js'
 
 declare global {
   namespace Express {
     interface Request {
       /**
-       * The verified AgentWrit identity. Set by `agentAuth()`; only read it on routes behind it
-       * (elsewhere it is `undefined` at run time).
+       * The verified AgentWrit identity, set by `agentAuth()`. Absent on routes that no
+       * `agentAuth()` ran for, and on requests an `optional: true` middleware let through without
+       * credentials. `agentOf(req)` returns it typed non-null (or refuses the request).
        */
-      agent: AgentIdentity
+      agent?: AgentIdentity
     }
   }
 }
@@ -60,29 +62,8 @@ export interface AgentAuthMiddleware extends RequestHandler {
   close(): Promise<void>
 }
 
-/** One `agentAuth()`'s settings, which its route guards need to refuse a request its way. */
-class AdapterState {
-  constructor(
-    readonly realm: string,
-    readonly fail: ExpressErrorHandler,
-  ) {}
-}
-
-/**
- * Where a guard finds the settings of the `agentAuth()` that authenticated the request: inside the
- * identity (`identityOrigin`), so the middleware stores one property on `req`, `agent`. Express
- * gives every request its own prototype (`Object.setPrototypeOf(req, app.request)`), after which
- * each property added to `req` costs V8 a new hidden class: about 2.5 µs per request on the
- * benchmark machine, as much as the rest of the warm path (BENCHMARKS.md). A hand-written
- * verifier returns identities without an origin; then the settings go on `req` under this symbol.
- */
-const kState = Symbol('agentwrit-verify.express')
-type StatefulRequest = Request & { [kState]?: AdapterState }
-
-function stateOf(req: StatefulRequest): AdapterState | undefined {
-  const origin = identityOrigin(req.agent)
-  return origin instanceof AdapterState ? origin : req[kState]
-}
+/** Express's middleware and guards' shared settings (realm, refusal handler, `optional`). */
+type ExpressState = AdapterState<ExpressErrorHandler>
 
 function sendProblem(err: AgentAuthError, req: Request, res: Response, next: NextFunction): void {
   if (res.headersSent) {
@@ -95,39 +76,40 @@ function sendProblem(err: AgentAuthError, req: Request, res: Response, next: Nex
 
 /**
  * Authenticate every request it sees: a valid AgentWrit token puts the identity on `req.agent`;
- * anything else is refused (400/401/503, see the README's error table).
+ * anything else is refused (400/401/503, see the README's error table). With `optional: true`, a
+ * request without an `Authorization` header passes with `req.agent` absent.
+ *
+ * The identity carries this middleware's settings (see `src/core/adapter-state.ts`), so the warm
+ * path stores one property on `req`: Express gives every request its own prototype, after which
+ * each added property costs V8 a new hidden class (BENCHMARKS.md).
  * @param options - verifier options (or an existing verifier) plus {@link ExpressAuthOptions}.
  */
-export function agentAuth(options: (AgentAuthOptions & ExpressAuthOptions) | Verifier): AgentAuthMiddleware {
-  const { verifier, fail: render } = setupAdapter<ExpressErrorHandler>(
-    options,
-    'next',
-    sendProblem,
-    (err, _req, _res, next) => next(err),
-  )
-  const state = new AdapterState(verifier.options.realm, render)
-  const attach = (req: StatefulRequest, agent: AgentIdentity) => {
-    req.agent = agent
-    if (identityOrigin(agent) !== state) req[kState] = state
-  }
-  const middleware = ((req: StatefulRequest, res: Response, next: NextFunction) => {
-    let result: AgentIdentity | Promise<AgentIdentity>
+export function agentAuth(
+  options: (AgentAuthOptions & ExpressAuthOptions & AdapterOptions) | Verifier,
+): AgentAuthMiddleware {
+  const { verifier, state } = setupAdapter<ExpressErrorHandler>(options, {
+    keyword: 'next',
+    byDefault: sendProblem,
+    forKeyword: (err, _req, _res, next) => next(err),
+  })
+  const middleware = ((req: Request, res: Response, next: NextFunction) => {
+    let result: AgentIdentity | undefined | Promise<AgentIdentity | undefined>
     try {
-      result = authenticateFast(verifier, req, state)
+      result = authenticateFor(state, verifier, req, req)
     } catch (err) {
-      fail(err, req, res, next, state)
+      refuse(err, req, res, next, state)
       return
     }
     if (result instanceof Promise) {
       result.then(
         (agent) => {
-          attach(req, agent)
+          if (agent !== undefined) req.agent = agent
           next()
         },
-        (err: unknown) => fail(err, req, res, next, state),
+        (err: unknown) => refuse(err, req, res, next, state),
       )
     } else {
-      attach(req, result)
+      if (result !== undefined) req.agent = result
       next()
     }
   }) as AgentAuthMiddleware
@@ -136,29 +118,37 @@ export function agentAuth(options: (AgentAuthOptions & ExpressAuthOptions) | Ver
   return middleware
 }
 
-/** A guard's refusal: rendered like any other; a configuration error goes to Express to be logged. */
+/**
+ * End the request with a refusal: whatever was thrown becomes an `AgentAuthError` first (a thrown
+ * `null` is never read as "carry on"). A configuration error (500) goes to Express's error
+ * handling, to be logged; every other refusal is rendered by the middleware's handler.
+ */
 function refuse(
-  err: unknown,
+  thrown: unknown,
   req: Request,
   res: Response,
   next: NextFunction,
-  state: AdapterState | undefined,
+  state: ExpressState | undefined,
 ): void {
-  if (err instanceof AgentAuthError && err.code !== 'configuration_error')
-    (state?.fail ?? sendProblem)(err, req, res, next)
-  else next(err)
-}
-
-function fail(err: unknown, req: Request, res: Response, next: NextFunction, state: AdapterState): void {
-  if (!(err instanceof AgentAuthError)) {
+  const err = asRefusal(thrown)
+  if (err.code === 'configuration_error' || state === undefined) {
     next(err)
     return
   }
   try {
     state.fail(err, req, res, next)
   } catch (renderError) {
-    next(renderError)
+    next(asRefusal(renderError))
   }
+}
+
+/**
+ * The verified identity of a request, typed non-null: `agentOf(req).id`. Throws the refusal for a
+ * request without one, which Express answers: 401 `missing_token` where `optional: true` let the
+ * request through without credentials, 500 `configuration_error` where no `agentAuth()` ran.
+ */
+export function agentOf(req: Request): AgentIdentity {
+  return identityFor(accessOf(req.agent, req), 'agentOf(req)').agent
 }
 
 /** A scope requirement for Express: a template string or `(req, agent) => scope(s)`. */
@@ -166,12 +156,12 @@ export type ExpressScopeRequirement = ScopeRequirement<Request>
 
 function guard(mode: 'all' | 'any', requirements: ExpressScopeRequirement[]): RequestHandler {
   const compiled = compileScopeGuard<Request>(mode, requirements)
-  return (req: StatefulRequest, res: Response, next: NextFunction) => {
-    const state = stateOf(req)
+  return (req: Request, res: Response, next: NextFunction) => {
+    const access = accessOf<ExpressErrorHandler>(req.agent, req)
     try {
-      compiled.enforce(req.agent, req.params, req, state?.realm, () => String(req.route?.path ?? req.path))
+      compiled.enforce(access, req.params, req, () => String(req.route?.path ?? req.path))
     } catch (err) {
-      refuse(err, req, res, next, state)
+      refuse(err, req, res, next, access.state)
       return
     }
     next()
@@ -198,17 +188,17 @@ export function requireAnyScope(...requirements: ExpressScopeRequirement[]): Req
  */
 export function requireDelegatedFrom(...roots: DelegationRootMatcher[]): RequestHandler {
   const compiled = compileDelegationGuard(roots)
-  return (req: StatefulRequest, res: Response, next: NextFunction) => {
-    const state = stateOf(req)
+  return (req: Request, res: Response, next: NextFunction) => {
+    const access = accessOf<ExpressErrorHandler>(req.agent, req)
     try {
-      compiled.enforce(req.agent, state?.realm)
+      compiled.enforce(access)
     } catch (err) {
-      refuse(err, req, res, next, state)
+      refuse(err, req, res, next, access.state)
       return
     }
     next()
   }
 }
 
-export type { AgentAuthOptions, AgentIdentity, DelegationRootMatcher, Verifier }
+export type { AdapterOptions, AgentAuthOptions, AgentIdentity, DelegationRootMatcher, Verifier }
 export { AgentAuthError }

@@ -22,15 +22,10 @@
  * ```
  * @module
  */
-import type {
-  FastifyPluginAsync,
-  FastifyReply,
-  FastifyRequest,
-  onRequestHookHandler,
-  preHandlerHookHandler,
-} from 'fastify'
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest, preHandlerHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
-import { setupAdapter } from './core/adapter-setup.js'
+import { type AdapterOptions, setupAdapter } from './core/adapter-setup.js'
+import { type AdapterState, accessOf, asRefusal, authenticateFor, identityFor } from './core/adapter-state.js'
 import type { AgentIdentity } from './core/claims.js'
 import {
   compileDelegationGuard,
@@ -40,7 +35,7 @@ import {
 import { AgentAuthError, problemResponse } from './core/errors.js'
 import { compileScopeGuard, type ScopeGuard, type ScopeRequirement } from './core/guard.js'
 import type { AgentAuthOptions } from './core/options.js'
-import { authenticateFast, type Verifier } from './core/verifier.js'
+import type { Verifier } from './core/verifier.js'
 
 /** A scope requirement for Fastify guards: a template string or `(request, agent) => scope(s)`. */
 export type FastifyScopeRequirement = ScopeRequirement<FastifyRequest>
@@ -48,10 +43,12 @@ export type FastifyScopeRequirement = ScopeRequirement<FastifyRequest>
 declare module 'fastify' {
   interface FastifyRequest {
     /**
-     * The verified AgentWrit identity, set in `onRequest` by the agentwrit-verify plugin.
-     * `null` at run time on routes outside the plugin's context or marked `agentAuth: false`.
+     * The verified AgentWrit identity, set in `onRequest` by the agentwrit-verify plugin. `null`
+     * on routes outside the plugin's context or marked `agentAuth: false`, and on requests an
+     * `optional: true` plugin let through without credentials. `agentOf(request)` returns it typed
+     * non-null (or refuses the request).
      */
-    agent: AgentIdentity
+    agent: AgentIdentity | null
   }
   interface FastifyInstance {
     /** `preHandler` requiring every listed scope (templates filled from `request.params`, or functions). */
@@ -83,7 +80,7 @@ export type FastifyErrorHandler = (
 ) => void | Promise<void>
 
 /** Plugin options: the verifier options (or `verifier`) plus Fastify-specific ones. */
-export interface FastifyAgentAuthOptions extends AgentAuthOptions {
+export interface FastifyAgentAuthOptions extends AgentAuthOptions, AdapterOptions {
   /** Use this verifier instead of creating one from the options (it is then not closed with the app). */
   verifier?: Verifier
   /**
@@ -96,16 +93,30 @@ export interface FastifyAgentAuthOptions extends AgentAuthOptions {
 }
 
 const kGuard = Symbol('agentwrit-verify.guard')
+/** Where a route's compiled plan is kept: a key of its `config`, which Fastify copies per route. */
+const kPlan = Symbol('agentwrit-verify.route')
 
-type MarkedHandler = preHandlerHookHandler & { [kGuard]?: ScopeGuard<FastifyRequest> }
+/** A guard hook of ours: its compiled scope guard (`requireScope`), or `true` (`requireDelegatedFrom`). */
+type MarkedHandler = preHandlerHookHandler & { [kGuard]?: ScopeGuard<FastifyRequest> | true }
 type HookDone = (err?: Error) => void
+type FastifyState = AdapterState<FastifyErrorHandler>
+
+/** What the plugin does on one route, compiled once from its config. */
+interface RoutePlan {
+  /** `config: { agentAuth: false }`: no token is read or verified. */
+  readonly public: boolean
+  readonly guards: readonly ScopeGuard<FastifyRequest>[]
+  readonly delegation: DelegationGuard | undefined
+}
+
+const PUBLIC: RoutePlan = Object.freeze({ public: true, guards: [], delegation: undefined })
 
 /** Route parameter names of a Fastify route URL (`/a/:id/:b(^\\d+)` → id, b). */
 function routeParams(url: string): Set<string> {
   return new Set([...url.matchAll(/:([A-Za-z_][A-Za-z0-9_]*)/g)].map((m) => m[1]!))
 }
 
-function asList(v: string | readonly string[] | undefined, option: string, url: string): string[] {
+function asList(v: unknown, option: string, url: string): string[] {
   if (v === undefined) return []
   const list = typeof v === 'string' ? [v] : v
   if (!Array.isArray(list) || list.length === 0 || !list.every((s) => typeof s === 'string')) {
@@ -127,70 +138,62 @@ function assertPlaceholders(guard: ScopeGuard<FastifyRequest>, url: string, meth
   }
 }
 
+/**
+ * Compile a route's config (`scope`, `anyScope`, `delegatedFrom`, `agentAuth`) into its plan.
+ * @throws TypeError for a bad config value or a placeholder that is not a route parameter.
+ */
+function planRoute(config: Record<PropertyKey, unknown>, url: string, method: string): RoutePlan {
+  const all = asList(config.scope, 'scope', url)
+  const any = asList(config.anyScope, 'anyScope', url)
+  const guards: ScopeGuard<FastifyRequest>[] = []
+  if (all.length > 0) guards.push(compileScopeGuard('all', all))
+  if (any.length > 0) guards.push(compileScopeGuard('any', any))
+  for (const g of guards) assertPlaceholders(g, url, method)
+  const from = config.delegatedFrom as DelegationRootMatcher | DelegationRootMatcher[] | undefined
+  const delegation =
+    from === undefined ? undefined : compileDelegationGuard(Array.isArray(from) ? from : [from])
+  if (config.agentAuth === false) {
+    if (guards.length > 0 || delegation) {
+      throw new TypeError(
+        `agentwrit-verify: route ${url}: config.scope/anyScope/delegatedFrom need agentAuth, not agentAuth: false`,
+      )
+    }
+    return PUBLIC
+  }
+  if (config.agentAuth !== undefined && config.agentAuth !== true) {
+    throw new TypeError(`agentwrit-verify: route ${url}: config.agentAuth must be true or false`)
+  }
+  return Object.freeze({ public: false, guards, delegation })
+}
+
 const agentwritPlugin: FastifyPluginAsync<FastifyAgentAuthOptions> = async (fastify, pluginOptions) => {
-  const { verifier, owned, fail } = setupAdapter<FastifyErrorHandler>(
+  const { verifier, owned, state } = setupAdapter<FastifyErrorHandler>(
     pluginOptions,
-    'throw',
-    (err, request, reply) => {
-      const answer = problemResponse(err, request.url)
-      reply.code(answer.status).headers(answer.headers).send(answer.body)
-    },
-    (err) => {
-      throw err
+    {
+      keyword: 'throw',
+      byDefault: (err, request, reply) => {
+        const answer = problemResponse(err, request.url)
+        reply.code(answer.status).headers(answer.headers).send(answer.body)
+      },
+      forKeyword: (err) => {
+        throw err
+      },
     },
     // fastify passes its own keys in plugin options; they are not ours.
     ['prefix', 'logLevel', 'logSerializers'],
   )
-  const realm = verifier.options.realm
+  const realm = state.realm
 
-  fastify.decorateRequest('agent', null as unknown as AgentIdentity)
+  fastify.decorateRequest('agent', null)
   fastify.decorate('agentVerifier', verifier)
-
-  /**
-   * Answer a refusal and end the hook: the configured handler replies, or (`'throw'`, or a
-   * configuration error, or a handler that sent nothing) Fastify's error handling does. Never lets
-   * the request through.
-   */
-  function refuse(err: unknown, request: FastifyRequest, reply: FastifyReply, done: HookDone): void {
-    if (!(err instanceof AgentAuthError) || err.code === 'configuration_error') {
-      done(err as Error)
-      return
-    }
-    let rendered: void | Promise<void>
-    try {
-      rendered = fail(err, request, reply)
-    } catch (thrown) {
-      done(thrown as Error)
-      return
-    }
-    const finish = () => {
-      if (!reply.sent) done(err)
-    }
-    if (rendered instanceof Promise) rendered.then(finish, (thrown: unknown) => done(thrown as Error))
-    else finish()
-  }
-
-  /** Run `check` as a callback-style preHandler (no promise when it passes). */
-  function guardHook(check: (request: FastifyRequest) => void): MarkedHandler {
-    return function agentwritGuard(request: FastifyRequest, reply: FastifyReply, done: HookDone) {
-      try {
-        check(request)
-      } catch (err) {
-        refuse(err, request, reply, done)
-        return
-      }
-      done()
-    } as unknown as MarkedHandler
-  }
 
   function preHandler(mode: 'all' | 'any', requirements: FastifyScopeRequirement[]): preHandlerHookHandler {
     const guard = compileScopeGuard<FastifyRequest>(mode, requirements)
-    const handler = guardHook((request) =>
+    const handler = guardHook(state, (request) =>
       guard.enforce(
-        request.agent ?? undefined,
+        accessOf(request.agent, request),
         request.params as Record<string, unknown>,
         request,
-        realm,
         () => request.routeOptions.url ?? request.url,
       ),
     )
@@ -201,97 +204,184 @@ const agentwritPlugin: FastifyPluginAsync<FastifyAgentAuthOptions> = async (fast
   fastify.decorate('requireAnyScope', (...r: FastifyScopeRequirement[]) => preHandler('any', r))
   fastify.decorate('requireDelegatedFrom', (...roots: DelegationRootMatcher[]) => {
     const guard = compileDelegationGuard(roots)
-    return guardHook((request) => guard.enforce(request.agent ?? undefined, realm))
+    const handler = guardHook(state, (request) => guard.enforce(accessOf(request.agent, request)))
+    handler[kGuard] = true
+    return handler
+  })
+
+  // Routes declared once the plugin is loaded: compile their plan now, so a bad config or a
+  // placeholder that is not a route parameter fails at startup, naming the route.
+  fastify.addHook('onRoute', (route) => {
+    const config = (route.config ?? {}) as Record<PropertyKey, unknown>
+    const method = String(route.method)
+    const plan = planRoute(config, route.url, method)
+    const pre = route.preHandler
+    for (const h of (Array.isArray(pre) ? pre : pre ? [pre] : []) as MarkedHandler[]) {
+      const guard = h[kGuard]
+      if (guard === undefined) continue
+      if (plan.public) {
+        throw new TypeError(
+          `agentwrit-verify: ${method} ${route.url}: a requireScope/requireAnyScope/requireDelegatedFrom preHandler needs agentAuth, not agentAuth: false`,
+        )
+      }
+      if (guard !== true) assertPlaceholders(guard, route.url, method)
+    }
+    route.config = { ...config, [kPlan]: plan } as typeof route.config
   })
 
   /**
-   * The authentication hook of one route: its guards are compiled once, at route definition, and
-   * closed over, so a request costs no lookups. A cached answer completes without a promise.
+   * Plans of routes declared before the plugin was loaded (`app.register(agentwrit)` without
+   * `await`, then routes): the onRoute hook never saw them, but this context's onRequest hook
+   * still runs for them, so they are planned on their first request. A config error there is a
+   * 500 `configuration_error`: such a route never answers unauthenticated.
    */
-  function authHook(
-    guards: readonly ScopeGuard<FastifyRequest>[],
-    delegation: DelegationGuard | undefined,
-  ): onRequestHookHandler {
-    const none: readonly (readonly string[])[] = []
-    const admitted = (
-      request: FastifyRequest,
-      agent: AgentIdentity,
-      filled: readonly (readonly string[])[],
-    ) => {
-      request.agent = agent
-      delegation?.check(agent, realm)
-      for (let i = 0; i < guards.length; i++) guards[i]!.checkPrepared(agent, filled[i]!, request, realm)
-    }
-    return function agentwritAuth(request, reply, done) {
-      let result: AgentIdentity | Promise<AgentIdentity>
-      let filled = none
+  const latePlans = new WeakMap<object, RoutePlan>()
+  function planOf(request: FastifyRequest): RoutePlan | undefined {
+    const config = request.routeOptions.config as unknown as
+      | (Record<PropertyKey, unknown> & { url?: string })
+      | undefined
+    // No route matched: Fastify's 404 handling answers, nothing to protect.
+    if (config === undefined || config.url === undefined) return undefined
+    const planned = config[kPlan] as RoutePlan | undefined
+    if (planned !== undefined) return planned
+    let plan = latePlans.get(config)
+    if (plan === undefined) {
       try {
-        // Template scopes are filled before authentication: a param that cannot be used in a
-        // scope is refused before any broker call.
-        if (guards.length > 0) {
-          const params = request.params as Record<string, unknown>
-          filled = guards.map((g) => g.prepare(params, realm))
-        }
-        result = authenticateFast(verifier, request.raw)
-        if (!(result instanceof Promise)) admitted(request, result, filled)
+        plan = planRoute(config, config.url, request.method)
       } catch (err) {
-        refuse(err, request, reply, done)
-        return
+        throw new AgentAuthError('configuration_error', {
+          detail: (err as Error).message,
+          reason: 'route_config',
+          realm,
+        })
       }
-      if (!(result instanceof Promise)) {
+      latePlans.set(config, plan)
+    }
+    return plan
+  }
+
+  /**
+   * Authentication, for every route of this context whatever the order of declaration (a hook of
+   * the context, not of each route). A route's guards are compiled once and found in its config;
+   * a cached answer completes without a promise.
+   */
+  fastify.addHook('onRequest', function agentwritAuth(request, reply, done) {
+    let plan: RoutePlan | undefined
+    let result: AgentIdentity | undefined | Promise<AgentIdentity | undefined>
+    let filled: readonly (readonly string[])[] = NONE
+    try {
+      plan = planOf(request)
+      if (plan === undefined || plan.public) {
         done()
         return
       }
-      result.then(
-        (agent) => {
-          try {
-            admitted(request, agent, filled)
-          } catch (err) {
-            refuse(err, request, reply, done)
-            return
-          }
-          done()
-        },
-        (err: unknown) => refuse(err, request, reply, done),
-      )
+      // Template scopes are filled before authentication: a param that cannot be used in a
+      // scope is refused before any broker call.
+      if (plan.guards.length > 0) {
+        const params = request.params as Record<string, unknown>
+        filled = plan.guards.map((g) => g.prepare(params, realm))
+      }
+      result = authenticateFor(state, verifier, request.raw, request)
+      if (!(result instanceof Promise)) admit(request, result, plan, filled)
+    } catch (err) {
+      refuse(state, err, request, reply, done)
+      return
+    }
+    if (!(result instanceof Promise)) {
+      done()
+      return
+    }
+    const routePlan = plan
+    result.then(
+      (agent) => {
+        try {
+          admit(request, agent, routePlan, filled)
+        } catch (err) {
+          refuse(state, err, request, reply, done)
+          return
+        }
+        done()
+      },
+      (err: unknown) => refuse(state, err, request, reply, done),
+    )
+  })
+
+  /** Attach the identity and run the route's config guards (an anonymous request meets them as a 401). */
+  function admit(
+    request: FastifyRequest,
+    agent: AgentIdentity | undefined,
+    plan: RoutePlan,
+    filled: readonly (readonly string[])[],
+  ): void {
+    if (agent !== undefined) request.agent = agent
+    if (plan.guards.length === 0 && plan.delegation === undefined) return
+    // An anonymous request (`optional: true`) on a guarded route: 401.
+    const checked = agent ?? identityFor({ agent: undefined, state }, 'route config').agent
+    plan.delegation?.check(checked, realm)
+    for (let i = 0; i < plan.guards.length; i++) {
+      plan.guards[i]!.checkPrepared(checked, filled[i]!, request, realm)
     }
   }
 
-  // Every route of this context: compile its guards once, check placeholders against its params at
-  // startup, and put the authentication hook first among its onRequest hooks.
-  fastify.addHook('onRoute', (route) => {
-    const config = (route.config ?? {}) as {
-      scope?: unknown
-      anyScope?: unknown
-      delegatedFrom?: unknown
-      agentAuth?: unknown
-    }
-    const guards: ScopeGuard<FastifyRequest>[] = []
-    const all = asList(config.scope as string | string[] | undefined, 'scope', route.url)
-    const any = asList(config.anyScope as string | string[] | undefined, 'anyScope', route.url)
-    if (all.length > 0) guards.push(compileScopeGuard('all', all))
-    if (any.length > 0) guards.push(compileScopeGuard('any', any))
-    for (const g of guards) assertPlaceholders(g, route.url, String(route.method))
-    const pre = route.preHandler
-    for (const h of (Array.isArray(pre) ? pre : pre ? [pre] : []) as MarkedHandler[]) {
-      if (h[kGuard]) assertPlaceholders(h[kGuard], route.url, String(route.method))
-    }
-    const from = config.delegatedFrom as DelegationRootMatcher | DelegationRootMatcher[] | undefined
-    const delegation =
-      from === undefined ? undefined : compileDelegationGuard(Array.isArray(from) ? from : [from])
-    if (config.agentAuth === false) {
-      if (guards.length > 0 || delegation) {
-        throw new TypeError(
-          `agentwrit-verify: route ${route.url}: config.scope/delegatedFrom need agentAuth, not agentAuth: false`,
-        )
-      }
+  if (owned) fastify.addHook('onClose', async () => verifier.close())
+}
+
+const NONE: readonly (readonly string[])[] = []
+
+/**
+ * The verified identity of a request, typed non-null: `agentOf(request).id`. Throws the refusal
+ * for a request without one, which Fastify answers: 401 `missing_token` where `optional: true`
+ * let the request through without credentials, 500 `configuration_error` where the plugin did not
+ * authenticate the route.
+ */
+export function agentOf(request: FastifyRequest): AgentIdentity {
+  return identityFor(accessOf(request.agent, request), 'agentOf(request)').agent
+}
+
+/**
+ * Answer a refusal and end the hook: whatever was thrown becomes an `AgentAuthError` first (a
+ * `done(null)` would let the request through); the configured handler replies, or (`'throw'`, a
+ * configuration error, or a handler that sent nothing) Fastify's error handling does. Never lets
+ * the request through.
+ */
+function refuse(
+  state: FastifyState,
+  thrown: unknown,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  done: HookDone,
+): void {
+  const err = asRefusal(thrown)
+  if (err.code === 'configuration_error') {
+    done(err)
+    return
+  }
+  let rendered: void | Promise<void>
+  try {
+    rendered = state.fail(err, request, reply)
+  } catch (renderError) {
+    done(asRefusal(renderError))
+    return
+  }
+  const finish = () => {
+    if (!reply.sent) done(err)
+  }
+  if (rendered instanceof Promise)
+    rendered.then(finish, (renderError: unknown) => done(asRefusal(renderError)))
+  else finish()
+}
+
+/** Run `check` as a callback-style preHandler (no promise when it passes). */
+function guardHook(state: FastifyState, check: (request: FastifyRequest) => void): MarkedHandler {
+  return function agentwritGuard(request: FastifyRequest, reply: FastifyReply, done: HookDone) {
+    try {
+      check(request)
+    } catch (err) {
+      refuse(accessOf<FastifyErrorHandler>(request.agent, request).state ?? state, err, request, reply, done)
       return
     }
-    const own = route.onRequest
-    route.onRequest = [authHook(guards, delegation), ...(Array.isArray(own) ? own : own ? [own] : [])]
-  })
-
-  if (owned) fastify.addHook('onClose', async () => verifier.close())
+    done()
+  } as unknown as MarkedHandler
 }
 
 /**
@@ -301,5 +391,5 @@ const agentwritPlugin: FastifyPluginAsync<FastifyAgentAuthOptions> = async (fast
 const agentwrit = fp(agentwritPlugin, { fastify: '5.x', name: 'agentwrit-verify' })
 
 export default agentwrit
-export type { AgentAuthOptions, AgentIdentity, Verifier }
+export type { AdapterOptions, AgentAuthOptions, AgentIdentity, Verifier }
 export { AgentAuthError, agentwrit }

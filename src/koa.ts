@@ -18,21 +18,23 @@
  * @module
  */
 import type { Context, Middleware, Next } from 'koa'
-import { setupAdapter } from './core/adapter-setup.js'
+import { type AdapterOptions, setupAdapter } from './core/adapter-setup.js'
+import { type AdapterState, accessOf, asRefusal, authenticateFor, identityFor } from './core/adapter-state.js'
 import type { AgentIdentity } from './core/claims.js'
 import { compileDelegationGuard, type DelegationRootMatcher } from './core/delegation.js'
 import { AgentAuthError, problemResponse } from './core/errors.js'
 import { compileScopeGuard, type ScopeRequirement } from './core/guard.js'
 import type { AgentAuthOptions } from './core/options.js'
-import { authenticateFast, type Verifier } from './core/verifier.js'
+import type { Verifier } from './core/verifier.js'
 
 declare module 'koa' {
   interface DefaultState {
     /**
-     * The verified AgentWrit identity. Set by `agentAuth()`; only read it on routes behind it
-     * (elsewhere it is `undefined` at run time).
+     * The verified AgentWrit identity, set by `agentAuth()`. Absent on routes that no
+     * `agentAuth()` ran for, and on requests an `optional: true` middleware let through without
+     * credentials. `agentOf(ctx)` returns it typed non-null (or refuses the request).
      */
-    agent: AgentIdentity
+    agent?: AgentIdentity
   }
 }
 
@@ -56,13 +58,7 @@ export interface KoaAgentAuthMiddleware extends Middleware {
   close(): Promise<void>
 }
 
-interface AdapterState {
-  readonly realm: string
-  readonly fail: KoaErrorHandler
-}
-
-const kState = Symbol('agentwrit-verify.koa')
-type StatefulContext = Context & { [kState]?: AdapterState }
+type KoaState = AdapterState<KoaErrorHandler>
 
 function sendProblem(err: AgentAuthError, ctx: Context): void {
   const answer = problemResponse(err, ctx.originalUrl ?? ctx.url)
@@ -74,33 +70,39 @@ function sendProblem(err: AgentAuthError, ctx: Context): void {
 
 /**
  * Authenticate every request it sees: a valid AgentWrit token puts the identity on
- * `ctx.state.agent`; anything else is refused (400/401/503, see the README's error table).
+ * `ctx.state.agent`; anything else is refused (400/401/503, see the README's error table). With
+ * `optional: true`, a request without an `Authorization` header passes with `ctx.state.agent`
+ * absent. The identity carries this middleware's settings, so the guards find them through it.
  * @param options - verifier options (or an existing verifier) plus {@link KoaAuthOptions}.
  */
-export function agentAuth(options: (AgentAuthOptions & KoaAuthOptions) | Verifier): KoaAgentAuthMiddleware {
-  const { verifier, fail: render } = setupAdapter<KoaErrorHandler>(options, 'throw', sendProblem, (err) => {
-    throw err
+export function agentAuth(
+  options: (AgentAuthOptions & KoaAuthOptions & AdapterOptions) | Verifier,
+): KoaAgentAuthMiddleware {
+  const { verifier, state } = setupAdapter<KoaErrorHandler>(options, {
+    keyword: 'throw',
+    byDefault: sendProblem,
+    forKeyword: (err) => {
+      throw err
+    },
   })
-  const state: AdapterState = { realm: verifier.options.realm, fail: render }
   // Plain functions, not async ones: a cached answer goes straight to next() with no extra promise.
-  const middleware = ((ctx: StatefulContext, next: Next) => {
-    ctx[kState] = state
-    let result: AgentIdentity | Promise<AgentIdentity>
+  const middleware = ((ctx: Context, next: Next) => {
+    let result: AgentIdentity | undefined | Promise<AgentIdentity | undefined>
     try {
-      result = authenticateFast(verifier, ctx.req)
+      result = authenticateFor(state, verifier, ctx.req, ctx)
     } catch (err) {
-      return refuse(err, ctx)
+      return refuse(err, ctx, state)
     }
     if (result instanceof Promise) {
       return result.then(
         (agent) => {
-          ctx.state.agent = agent
+          if (agent !== undefined) ctx.state.agent = agent
           return next()
         },
-        (err: unknown) => refuse(err, ctx),
+        (err: unknown) => refuse(err, ctx, state),
       )
     }
-    ctx.state.agent = result
+    if (result !== undefined) ctx.state.agent = result
     return next()
   }) as KoaAgentAuthMiddleware
   Object.defineProperty(middleware, 'verifier', { value: verifier })
@@ -109,20 +111,30 @@ export function agentAuth(options: (AgentAuthOptions & KoaAuthOptions) | Verifie
 }
 
 /**
- * End the request with a refusal: rendered by the configured handler, or thrown (as a rejected
- * promise) so Koa's error handling answers it. A misconfigured route (`configuration_error`) is the
- * developer's bug and is always thrown, so Koa logs it as a 500.
+ * End the request with a refusal: whatever was thrown becomes an `AgentAuthError` first (Koa
+ * would hang on a rejected `null`); it is rendered by the configured handler, or thrown (as a
+ * rejected promise) so Koa's error handling answers it. A misconfigured route
+ * (`configuration_error`) is the developer's bug and is always thrown, so Koa logs it as a 500.
  */
-function refuse(err: unknown, ctx: StatefulContext): Promise<void> {
-  const state = ctx[kState]
-  if (!(err instanceof AgentAuthError) || err.code === 'configuration_error' || state === undefined) {
-    return Promise.reject(err)
-  }
+function refuse(thrown: unknown, ctx: Context, state: KoaState | undefined): Promise<void> {
+  const err = asRefusal(thrown)
+  if (err.code === 'configuration_error' || state === undefined) return Promise.reject(err)
   try {
-    return Promise.resolve(state.fail(err, ctx))
-  } catch (thrown) {
-    return Promise.reject(thrown)
+    return Promise.resolve(state.fail(err, ctx)).catch((rendered: unknown) => {
+      throw asRefusal(rendered)
+    })
+  } catch (rendered) {
+    return Promise.reject(asRefusal(rendered))
   }
+}
+
+/**
+ * The verified identity of a request, typed non-null: `agentOf(ctx).id`. Throws the refusal for a
+ * request without one, which Koa answers: 401 `missing_token` where `optional: true` let the
+ * request through without credentials, 500 `configuration_error` where no `agentAuth()` ran.
+ */
+export function agentOf(ctx: Context): AgentIdentity {
+  return identityFor(accessOf(ctx.state.agent, ctx), 'agentOf(ctx)').agent
 }
 
 /** A scope requirement for Koa: a template string or `(ctx, agent) => scope(s)`. */
@@ -130,17 +142,14 @@ export type KoaScopeRequirement = ScopeRequirement<Context>
 
 function guard(mode: 'all' | 'any', requirements: KoaScopeRequirement[]): Middleware {
   const compiled = compileScopeGuard<Context>(mode, requirements)
-  return (ctx: StatefulContext, next: Next) => {
+  return (ctx: Context, next: Next) => {
+    const access = accessOf<KoaErrorHandler>(ctx.state.agent, ctx)
     try {
-      compiled.enforce(
-        ctx.state.agent,
-        (ctx as Context & { params?: Record<string, unknown> }).params,
-        ctx,
-        ctx[kState]?.realm,
-        () => String((ctx as Context & { _matchedRoute?: unknown })._matchedRoute ?? ctx.path),
+      compiled.enforce(access, (ctx as Context & { params?: Record<string, unknown> }).params, ctx, () =>
+        String((ctx as Context & { _matchedRoute?: unknown })._matchedRoute ?? ctx.path),
       )
     } catch (err) {
-      return refuse(err, ctx)
+      return refuse(err, ctx, access.state)
     }
     return next()
   }
@@ -166,15 +175,16 @@ export function requireAnyScope(...requirements: KoaScopeRequirement[]): Middlew
  */
 export function requireDelegatedFrom(...roots: DelegationRootMatcher[]): Middleware {
   const compiled = compileDelegationGuard(roots)
-  return (ctx: StatefulContext, next: Next) => {
+  return (ctx: Context, next: Next) => {
+    const access = accessOf<KoaErrorHandler>(ctx.state.agent, ctx)
     try {
-      compiled.enforce(ctx.state.agent, ctx[kState]?.realm)
+      compiled.enforce(access)
     } catch (err) {
-      return refuse(err, ctx)
+      return refuse(err, ctx, access.state)
     }
     return next()
   }
 }
 
-export type { AgentAuthOptions, AgentIdentity, DelegationRootMatcher, Verifier }
+export type { AdapterOptions, AgentAuthOptions, AgentIdentity, DelegationRootMatcher, Verifier }
 export { AgentAuthError }

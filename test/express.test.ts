@@ -2,7 +2,13 @@ import { inspect } from 'node:util'
 import express from 'express'
 import request from 'supertest'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { AgentAuthError, agentAuth, requireDelegatedFrom, requireScope } from '../src/express.js'
+import {
+  AgentAuthError,
+  type AgentIdentity,
+  agentAuth,
+  requireDelegatedFrom,
+  requireScope,
+} from '../src/express.js'
 import { createVerifier, type Verifier } from '../src/index.js'
 import { type DevBroker, startDevBroker } from '../src/testing/index.js'
 
@@ -22,7 +28,7 @@ describe('express adapter', () => {
     const app = express()
       .use(auth)
       .get('/customers/:id', requireScope('read:data:customer-:id'), (req, res) => {
-        res.json({ id: req.agent.id, scope: req.agent.scope, jti: req.agent.jti })
+        res.json({ id: req.agent?.id, scope: req.agent?.scope, jti: req.agent?.jti })
       })
     const res = await request(app).get('/customers/7').set('Authorization', `Bearer ${token}`).expect(200)
     expect(res.body.id).toMatch(/^spiffe:\/\/agentwrit\.local\/agent\/o\/t\/[0-9a-f]{16}$/)
@@ -170,7 +176,7 @@ describe('express adapter', () => {
     const app = express()
       .use(agentAuth(wrapped))
       .get('/customers/:id', requireScope('read:data:customer-:id'), (req, res) => {
-        res.json({ id: req.agent.id })
+        res.json({ id: req.agent?.id })
       })
     await request(app).get('/customers/7').set('Authorization', `Bearer ${token}`).expect(200)
     const res = await request(app).get('/customers/8').set('Authorization', `Bearer ${token}`).expect(403)
@@ -184,7 +190,7 @@ describe('express adapter', () => {
     const app = express()
       .use(auth)
       .use((req, _res, next) => {
-        req.agent = { ...req.agent, scope: ['read:data:*'] }
+        req.agent = { ...(req.agent as AgentIdentity), scope: ['read:data:*'] }
         next()
       })
       .get('/customers/:id', requireScope('read:data:customer-:id'), (_req, res) => {

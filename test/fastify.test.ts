@@ -20,7 +20,7 @@ describe('fastify plugin', () => {
     const app = Fastify()
     await app.register(agentwrit, { broker: broker.url })
     app.get('/customers/:id', { config: { scope: 'read:data:customer-:id' } }, async (request) => ({
-      id: request.agent.id,
+      id: request.agent?.id,
     }))
     const ok = await app.inject({ url: '/customers/7', headers: auth() })
     expect(ok.statusCode).toBe(200)
@@ -51,7 +51,7 @@ describe('fastify plugin', () => {
     await app.register(
       async (api) => {
         await api.register(agentwrit, { broker: broker.url })
-        api.get('/me', async (request) => ({ id: request.agent.id }))
+        api.get('/me', async (request) => ({ id: request.agent?.id }))
       },
       { prefix: '/api' },
     )
@@ -75,7 +75,7 @@ describe('fastify plugin', () => {
   it('serves a real listener too, and closes its verifier with the app', async () => {
     const app = Fastify()
     await app.register(agentwrit, { broker: broker.url })
-    app.get('/me', async (request) => ({ source: request.agent.verification.source }))
+    app.get('/me', async (request) => ({ source: request.agent?.verification.source }))
     await app.listen({ port: 0, host: '127.0.0.1' })
     const { port } = app.server.address() as { port: number }
     const res = await fetch(`http://127.0.0.1:${port}/me`, { headers: auth() })

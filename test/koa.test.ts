@@ -27,7 +27,7 @@ describe('koa adapter', () => {
     const app = new Koa()
     const router = new Router()
     router.get('/customers/:id', requireScope('read:data:customer-:id'), (ctx) => {
-      ctx.body = { id: ctx.state.agent.id, taskId: ctx.state.agent.taskId }
+      ctx.body = { id: ctx.state.agent?.id, taskId: ctx.state.agent?.taskId }
     })
     app.use(auth).use(router.routes())
     const res = await request(server(app))

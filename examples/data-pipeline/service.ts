@@ -7,7 +7,7 @@
  * checks the `:tenant` parameter before any broker call.
  */
 import Fastify, { type FastifyInstance } from 'fastify'
-import agentwrit, { type AgentAuthOptions } from '../../src/fastify.js'
+import agentwrit, { type AgentAuthOptions, agentOf } from '../../src/fastify.js'
 
 /** The three tenants of the scenario. */
 export const TENANTS = Object.freeze({
@@ -50,7 +50,7 @@ export async function buildAnalyticsService(options: AgentAuthOptions): Promise<
     async (request, reply) => {
       const { tenant } = request.params
       if (!isTenant(tenant)) return reply.code(404).send({ error: 'no such tenant' })
-      return { tenant, metrics: ANALYTICS[tenant], readBy: request.agent.id }
+      return { tenant, metrics: ANALYTICS[tenant], readBy: agentOf(request).id }
     },
   )
 
@@ -64,10 +64,10 @@ export async function buildAnalyticsService(options: AgentAuthOptions): Promise<
       const path = `reports/${tenant}/latest.json`
       reports.set(path, {
         metrics: request.body?.metrics ?? null,
-        writtenBy: request.agent.id,
+        writtenBy: agentOf(request).id,
         at: new Date().toISOString(),
       })
-      return reply.code(201).send({ tenant, path, writtenBy: request.agent.id })
+      return reply.code(201).send({ tenant, path, writtenBy: agentOf(request).id })
     },
   )
 

@@ -11,6 +11,7 @@ import Koa from 'koa'
 import {
   type AgentAuthOptions,
   agentAuth,
+  agentOf,
   type DelegationRootMatcher,
   requireDelegatedFrom,
   requireScope,
@@ -46,7 +47,7 @@ export function buildDeployService(
   const router = new Router()
 
   router.get('/whoami', (ctx) => {
-    const agent = ctx.state.agent
+    const agent = agentOf(ctx)
     const body: WhoAmI = {
       id: agent.id,
       scope: [...agent.scope],
@@ -70,7 +71,7 @@ export function buildDeployService(
     requireDelegatedFrom(trust.orchestrator),
     requireScope('write:deploy::service'),
     (ctx) => {
-      const agent = ctx.state.agent
+      const agent = agentOf(ctx)
       const deployment = {
         service: ctx.params.service as string,
         by: agent.id,

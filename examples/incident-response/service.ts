@@ -8,7 +8,7 @@
  * `cacheTtlMs`.
  */
 import express, { type Express } from 'express'
-import { type AgentAuthOptions, agentAuth, requireScope } from '../../src/express.js'
+import { type AgentAuthOptions, agentAuth, agentOf, requireScope } from '../../src/express.js'
 
 /** What the service answers on success. */
 export interface PartitionAnswer {
@@ -28,18 +28,18 @@ export function buildPartitionService(options: AgentAuthOptions): Express & { cl
   app.get('/data/:partition', requireScope('read:data::partition'), (req, res) => {
     const answer: PartitionAnswer = {
       partition: req.params.partition as string,
-      by: req.agent.id,
-      verification: { ...req.agent.verification },
+      by: agentOf(req).id,
+      verification: { ...agentOf(req).verification },
     }
     res.json(answer)
   })
 
   app.put('/data/:partition', requireScope('write:data::partition'), (req, res) => {
-    writes.set(req.params.partition as string, { by: req.agent.id, at: new Date().toISOString() })
+    writes.set(req.params.partition as string, { by: agentOf(req).id, at: new Date().toISOString() })
     const answer: PartitionAnswer = {
       partition: req.params.partition as string,
-      by: req.agent.id,
-      verification: { ...req.agent.verification },
+      by: agentOf(req).id,
+      verification: { ...agentOf(req).verification },
     }
     res.json(answer)
   })

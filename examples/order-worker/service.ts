@@ -5,7 +5,7 @@
  * agentwrit-verify: an agent may read only the customer its scope names and write only its order.
  */
 import express, { type Express } from 'express'
-import { type AgentAuthOptions, agentAuth, requireScope } from '../../src/express.js'
+import { type AgentAuthOptions, agentAuth, agentOf, requireScope } from '../../src/express.js'
 
 /** Mock data: in a real service these are database rows. */
 const CUSTOMERS: Record<string, { name: string; tier: string }> = {
@@ -28,12 +28,12 @@ export function buildOrderService(options: AgentAuthOptions): Express & { close(
       res.status(404).json({ error: 'no such customer' })
       return
     }
-    res.json({ id: req.params.id, ...customer, readBy: req.agent.id })
+    res.json({ id: req.params.id, ...customer, readBy: agentOf(req).id })
   })
 
   // write:data:order-<id>
   app.put('/orders/:id', requireScope('write:data:order-:id'), (req, res) => {
-    const order = { customer: String(req.body?.customer ?? ''), status: 'confirmed', by: req.agent.id }
+    const order = { customer: String(req.body?.customer ?? ''), status: 'confirmed', by: agentOf(req).id }
     orders.set(req.params.id as string, order)
     res.json({ id: req.params.id, ...order })
   })

@@ -7,6 +7,7 @@
  * genuine chain each hop's recorded scope covers the next hop's, and the token's own scope is
  * covered by the last hop's. A chain that breaks this did not come from a conforming broker.
  */
+import { type GuardAccess, identityFor } from './adapter-state.js'
 import type { AgentIdentity, AgentWritClaims } from './claims.js'
 import { AgentAuthError } from './errors.js'
 import { scopeIsSubset } from './scope.js'
@@ -37,8 +38,11 @@ export interface DelegationGuard {
    * delegator matches one of the matchers.
    */
   check(agent: AgentIdentity, realm: string): void
-  /** {@link DelegationGuard.check}, after a `configuration_error` (500) when no identity is present. */
-  enforce(agent: AgentIdentity | undefined, realm: string | undefined): void
+  /**
+   * {@link DelegationGuard.check} for what the adapter found on the request: `missing_token` (401)
+   * for an anonymous request, `configuration_error` (500) when no identity is present.
+   */
+  enforce(access: GuardAccess<unknown>): void
 }
 
 /** Compile `requireDelegatedFrom(...)`. Throws a `TypeError` for an empty list or a bad matcher. */
@@ -73,13 +77,8 @@ export function compileDelegationGuard(matchers: readonly DelegationRootMatcher[
   }
   return Object.freeze({
     check,
-    enforce(agent: AgentIdentity | undefined, realm: string | undefined): void {
-      if (agent === undefined || agent === null || realm === undefined) {
-        throw new AgentAuthError('configuration_error', {
-          detail:
-            'requireDelegatedFrom(): no identity from agentAuth() on this request (a route without agentAuth(), or the identity was replaced after it)',
-        })
-      }
+    enforce(access: GuardAccess<unknown>): void {
+      const { agent, realm } = identityFor(access, 'requireDelegatedFrom()')
       check(agent, realm)
     },
   })

@@ -148,7 +148,10 @@ export class AgentAuthError extends Error {
   readonly status: number
   /** Same as `status`, for frameworks that read `statusCode`. */
   readonly statusCode: number
-  /** Response headers to send: `WWW-Authenticate` on 400/401/403, `Retry-After` on 503. */
+  /**
+   * Response headers to send: `WWW-Authenticate` on 400/401/403, `Retry-After` on 503, and
+   * `Cache-Control: no-store` on every refusal.
+   */
   readonly headers: Readonly<Record<string, string>>
   /** `true` for 4xx (the message is safe to show), `false` for 5xx. */
   readonly expose: boolean
@@ -185,6 +188,8 @@ export class AgentAuthError extends Error {
     if (spec.status === 503) {
       headers['Retry-After'] = String(options.retryAfterSeconds ?? DEFAULT_RETRY_AFTER_SECONDS)
     }
+    // A refusal is about this request's credentials: no cache (shared or private) may replay it.
+    headers['Cache-Control'] = 'no-store'
     this.headers = Object.freeze(headers)
   }
 

@@ -3,6 +3,7 @@
  * where each scope is a template filled from route params or a function of the request.
  * Compiled once at route definition; a malformed template throws there.
  */
+import { type GuardAccess, identityFor } from './adapter-state.js'
 import type { AgentIdentity } from './claims.js'
 import { AgentAuthError } from './errors.js'
 import { scopeCovers } from './scope.js'
@@ -34,16 +35,18 @@ export interface ScopeGuard<Req> {
    */
   check(agent: AgentIdentity, params: Readonly<Record<string, unknown>>, request: Req, realm: string): void
   /**
-   * What adapters call: first the configuration checks (an identity is present, i.e. the auth
-   * middleware ran; every placeholder is a key of `params`, i.e. a route parameter), each a
-   * `configuration_error` (500) naming the route (`route()` is only called then); then
+   * What adapters call. First who is asking: no identity on a request that an `optional: true`
+   * middleware let through is `missing_token` (401); no identity at all (a route without
+   * `agentAuth()`, or the identity replaced after it) is a `configuration_error` (500). Then the
+   * route: a placeholder that is not a key of `params` is `invalid_scope_parameter` (400) when the
+   * route's path declares it (an optional parameter that is absent, `/opt{/:id}`) and a
+   * `configuration_error` naming the route otherwise (`route()` is only called then). Then
    * {@link ScopeGuard.check}.
    */
   enforce(
-    agent: AgentIdentity | undefined,
+    access: GuardAccess<unknown>,
     params: Readonly<Record<string, unknown>> | undefined,
     request: Req,
-    realm: string | undefined,
     route: () => string,
   ): void
   /**
@@ -82,9 +85,23 @@ export function compileScopeGuard<Req>(
     if (computed.length === 0) return filled
     const out = [...filled]
     for (const fn of computed) {
-      const value = fn(request, agent)
+      let value: unknown
+      try {
+        value = fn(request, agent)
+      } catch (err) {
+        throw new AgentAuthError('configuration_error', {
+          detail: `${caller}(): a computed scope threw`,
+          reason: 'computed_scope_threw',
+          cause: err,
+          realm,
+        })
+      }
       const list = typeof value === 'string' ? [value] : value
-      if (!Array.isArray(list) || list.length === 0 || !list.every((s) => typeof s === 'string')) {
+      if (
+        !Array.isArray(list) ||
+        list.length === 0 ||
+        !list.every((s) => typeof s === 'string' && s !== '')
+      ) {
         throw new AgentAuthError('configuration_error', {
           detail: `${caller}(): a computed scope returned no scope strings`,
           realm,
@@ -120,20 +137,23 @@ export function compileScopeGuard<Req>(
     placeholders,
     templates: templates.map((t) => t.source),
     check,
-    enforce(agent, params, request, realm, route) {
-      if (agent === undefined || agent === null || realm === undefined) {
-        throw new AgentAuthError('configuration_error', {
-          detail: `${caller}(): no identity from agentAuth() on this request (a route without agentAuth(), or the identity was replaced after it)`,
-        })
-      }
+    enforce(access, params, request, route) {
+      const { agent, realm } = identityFor(access, `${caller}()`)
       const p = params ?? {}
       for (const name of placeholders) {
-        if (!Object.hasOwn(p, name)) {
-          throw new AgentAuthError('configuration_error', {
-            detail: `${caller}(): scope placeholder ":${name}" is not a parameter of route ${route()}`,
+        if (Object.hasOwn(p, name)) continue
+        const path = route()
+        if (routeDeclares(path, name)) {
+          throw new AgentAuthError('invalid_scope_parameter', {
+            detail: `route parameter "${name}" is required by the scope but absent`,
+            reason: 'param_absent',
             realm,
           })
         }
+        throw new AgentAuthError('configuration_error', {
+          detail: `${caller}(): scope placeholder ":${name}" is not a parameter of route ${path}`,
+          realm,
+        })
       }
       check(agent, p, request, realm)
     },
@@ -155,5 +175,23 @@ function holdsAll(held: readonly string[], needed: readonly string[]): boolean {
 
 function holdsAny(held: readonly string[], needed: readonly string[]): boolean {
   for (let i = 0; i < needed.length; i++) if (covered(held, needed[i]!)) return true
+  return false
+}
+
+/** Whether a route path declares the parameter `name` (`/a/:name`, `/a{/:name}`, `/a/:name?`). */
+function routeDeclares(path: string, name: string): boolean {
+  let at = path.indexOf(`:${name}`)
+  while (at >= 0) {
+    const next = path.charCodeAt(at + name.length + 1)
+    if (
+      !(next >= 48 && next <= 57) &&
+      !(next >= 65 && next <= 90) &&
+      !(next >= 97 && next <= 122) &&
+      next !== 95
+    ) {
+      return true
+    }
+    at = path.indexOf(`:${name}`, at + 1)
+  }
   return false
 }

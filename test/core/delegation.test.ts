@@ -14,6 +14,8 @@ function claims(scope: string[], chain?: { agent: string; scope: string[] }[]) {
     exp: 9_999_999_999,
     scope,
     delegation_chain: chain?.map((h) => ({ ...h, delegated_at: '2026-04-14T20:26:15.130922919Z' })),
+    // The broker writes chain_hash with every chain (parseClaims refuses one without the other).
+    chain_hash: chain === undefined ? undefined : 'c'.repeat(64),
   })!
 }
 
@@ -102,7 +104,9 @@ describe('requireDelegatedFrom guard', () => {
   })
 
   it('without an identity it is a configuration error', () => {
-    expect(() => compileDelegationGuard([A]).enforce(undefined, undefined)).toThrow(/without agentAuth/)
+    expect(() => compileDelegationGuard([A]).enforce({ agent: undefined, state: undefined })).toThrow(
+      /without agentAuth/,
+    )
   })
 
   it('bad matchers throw at definition', () => {

@@ -9,7 +9,7 @@ import express from 'express'
 import Fastify from 'fastify'
 import Koa from 'koa'
 import * as ex from '../../src/express.js'
-import agentwrit from '../../src/fastify.js'
+import agentwrit, { agentOf } from '../../src/fastify.js'
 import type { AgentAuthOptions, AgentIdentity, Verifier } from '../../src/index.js'
 import { createVerifier } from '../../src/index.js'
 import * as ko from '../../src/koa.js'
@@ -60,25 +60,25 @@ async function buildExpress(verifier: Verifier): Promise<RunningApp> {
   })
   app.use(ex.agentAuth(verifier))
   app.get('/me', (req, res) => {
-    res.json(summary(req.agent))
+    res.json(summary(ex.agentOf(req)))
   })
   app.get('/customers/:id', ex.requireScope('read:data:customer-:id'), (req, res) => {
-    res.json(summary(req.agent, { customer: req.params.id }))
+    res.json(summary(ex.agentOf(req), { customer: req.params.id }))
   })
   app.put('/orders/:id', ex.requireScope('write:data:order-:id'), (req, res) => {
-    res.json(summary(req.agent, { order: req.params.id }))
+    res.json(summary(ex.agentOf(req), { order: req.params.id }))
   })
   app.get('/tenants/:tenant/analytics', ex.requireScope('read:analytics::tenant'), (req, res) => {
-    res.json(summary(req.agent, { tenant: req.params.tenant }))
+    res.json(summary(ex.agentOf(req), { tenant: req.params.tenant }))
   })
   app.get('/either', ex.requireAnyScope('read:data:customer-1', 'write:data:order-1'), (req, res) => {
-    res.json(summary(req.agent))
+    res.json(summary(ex.agentOf(req)))
   })
   app.get(
     '/computed/:id',
     ex.requireScope((req) => computedScope(req.params.id)),
     (req, res) => {
-      res.json(summary(req.agent))
+      res.json(summary(ex.agentOf(req)))
     },
   )
   app.post(
@@ -86,11 +86,14 @@ async function buildExpress(verifier: Verifier): Promise<RunningApp> {
     ex.requireDelegatedFrom(ORCHESTRATORS),
     ex.requireScope('write:deploy::service'),
     (req, res) => {
-      res.json(summary(req.agent, { service: req.params.service, root: req.agent.rootAgent }))
+      res.json(summary(ex.agentOf(req), { service: req.params.service, root: ex.agentOf(req).rootAgent }))
     },
   )
+  app.get('/opt{/:id}', ex.requireScope('read:data:customer-:id'), (req, res) => {
+    res.json(summary(ex.agentOf(req), { customer: req.params.id }))
+  })
   app.get('/misconfigured/:id', ex.requireScope('read:data:customer-:cid'), (req, res) => {
-    res.json(summary(req.agent))
+    res.json(summary(ex.agentOf(req)))
   })
   const server = createServer(app)
   const url = await listen(server)
@@ -108,25 +111,25 @@ async function buildKoa(verifier: Verifier): Promise<RunningApp> {
   app.use(ko.agentAuth(verifier))
   const router = new Router()
   router.get('/me', (ctx) => {
-    ctx.body = summary(ctx.state.agent)
+    ctx.body = summary(ko.agentOf(ctx))
   })
   router.get('/customers/:id', ko.requireScope('read:data:customer-:id'), (ctx) => {
-    ctx.body = summary(ctx.state.agent, { customer: ctx.params.id })
+    ctx.body = summary(ko.agentOf(ctx), { customer: ctx.params.id })
   })
   router.put('/orders/:id', ko.requireScope('write:data:order-:id'), (ctx) => {
-    ctx.body = summary(ctx.state.agent, { order: ctx.params.id })
+    ctx.body = summary(ko.agentOf(ctx), { order: ctx.params.id })
   })
   router.get('/tenants/:tenant/analytics', ko.requireScope('read:analytics::tenant'), (ctx) => {
-    ctx.body = summary(ctx.state.agent, { tenant: ctx.params.tenant })
+    ctx.body = summary(ko.agentOf(ctx), { tenant: ctx.params.tenant })
   })
   router.get('/either', ko.requireAnyScope('read:data:customer-1', 'write:data:order-1'), (ctx) => {
-    ctx.body = summary(ctx.state.agent)
+    ctx.body = summary(ko.agentOf(ctx))
   })
   router.get(
     '/computed/:id',
     ko.requireScope((ctx) => computedScope(ctx.params.id)),
     (ctx) => {
-      ctx.body = summary(ctx.state.agent)
+      ctx.body = summary(ko.agentOf(ctx))
     },
   )
   router.post(
@@ -134,11 +137,14 @@ async function buildKoa(verifier: Verifier): Promise<RunningApp> {
     ko.requireDelegatedFrom(ORCHESTRATORS),
     ko.requireScope('write:deploy::service'),
     (ctx) => {
-      ctx.body = summary(ctx.state.agent, { service: ctx.params.service, root: ctx.state.agent.rootAgent })
+      ctx.body = summary(ko.agentOf(ctx), { service: ctx.params.service, root: ko.agentOf(ctx).rootAgent })
     },
   )
+  router.get('/opt{/:id}', ko.requireScope('read:data:customer-:id'), (ctx) => {
+    ctx.body = summary(ko.agentOf(ctx), { customer: ctx.params.id })
+  })
   router.get('/misconfigured/:id', ko.requireScope('read:data:customer-:cid'), (ctx) => {
-    ctx.body = summary(ctx.state.agent)
+    ctx.body = summary(ko.agentOf(ctx))
   })
   app.use(router.routes())
   const server = createServer(app.callback())
@@ -150,37 +156,42 @@ async function buildFastify(verifier: Verifier): Promise<RunningApp> {
   const app = Fastify()
   await app.register(agentwrit, { verifier })
   app.get('/public', { config: { agentAuth: false } }, async () => ({ public: true }))
-  app.get('/me', async (request) => summary(request.agent))
+  app.get('/me', async (request) => summary(agentOf(request)))
   app.get<{ Params: { id: string } }>(
     '/customers/:id',
     { config: { scope: 'read:data:customer-:id' } },
-    async (request) => summary(request.agent, { customer: request.params.id }),
+    async (request) => summary(agentOf(request), { customer: request.params.id }),
   )
   app.put<{ Params: { id: string } }>(
     '/orders/:id',
     { preHandler: app.requireScope('write:data:order-:id') },
-    async (request) => summary(request.agent, { order: request.params.id }),
+    async (request) => summary(agentOf(request), { order: request.params.id }),
   )
   app.get<{ Params: { tenant: string } }>(
     '/tenants/:tenant/analytics',
     { config: { scope: 'read:analytics::tenant' } },
-    async (request) => summary(request.agent, { tenant: request.params.tenant }),
+    async (request) => summary(agentOf(request), { tenant: request.params.tenant }),
   )
   app.get(
     '/either',
     { config: { anyScope: ['read:data:customer-1', 'write:data:order-1'] } },
-    async (request) => summary(request.agent),
+    async (request) => summary(agentOf(request)),
   )
   app.get<{ Params: { id: string } }>(
     '/computed/:id',
     { preHandler: app.requireScope((request) => computedScope((request.params as { id: string }).id)) },
-    async (request) => summary(request.agent),
+    async (request) => summary(agentOf(request)),
   )
   app.post<{ Params: { service: string } }>(
     '/deploy/:service',
     { config: { delegatedFrom: ORCHESTRATORS, scope: 'write:deploy::service' } },
     async (request) =>
-      summary(request.agent, { service: request.params.service, root: request.agent.rootAgent }),
+      summary(agentOf(request), { service: request.params.service, root: agentOf(request).rootAgent }),
+  )
+  app.get<{ Params: { id?: string } }>(
+    '/opt/:id?',
+    { config: { scope: 'read:data:customer-:id' } },
+    async (request) => summary(agentOf(request), { customer: request.params.id }),
   )
   await app.listen({ port: 0, host: '127.0.0.1' })
   const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`

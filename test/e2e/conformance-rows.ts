@@ -376,4 +376,22 @@ export const ROWS: Row[] = [
       check: () => {},
     },
   },
+  {
+    name: 'optional route parameter in the scope, present → 200',
+    req: (f) => ({ path: '/opt/7', headers: bearer(f.agent) }),
+    status: 200,
+    broker: true,
+    local: NO_BROKER_LOCAL,
+  },
+  {
+    name: 'optional route parameter in the scope, absent → 400 invalid_scope_parameter',
+    req: (f) => ({ path: '/opt', headers: bearer(f.agent) }),
+    status: 400,
+    code: 'invalid_scope_parameter',
+    challenge: /^Bearer realm="agentwrit", error="invalid_request"/,
+    broker: true,
+    // Fastify fills template scopes before authentication: no broker call.
+    brokerBy: { fastify: false },
+    local: NO_BROKER_LOCAL,
+  },
 ]

@@ -13,8 +13,10 @@ import { type Fixtures, makeFixtures } from './fixtures.js'
 const MODES: Mode[] = ['remote', 'local', 'hybrid']
 
 function optionsFor(mode: Mode, f: Fixtures): AgentAuthOptions {
-  // No caching here, so "was the broker called" is a property of the row alone.
-  const base = { cacheTtlMs: 0, negativeCacheTtlMs: 0, timeoutMs: 500 }
+  // No caching here, so "was the broker called" is a property of the row alone; no circuit
+  // breaker either, so the fault rows do not open it for the rows after them (it has its own
+  // suite, test/e2e/broker-outage.test.ts).
+  const base = { cacheTtlMs: 0, negativeCacheTtlMs: 0, timeoutMs: 500, breakerThreshold: 0 }
   if (mode === 'remote') return { ...base, broker: f.broker.url }
   if (mode === 'local') return { ...base, jwksUri: f.broker.jwksUrl }
   return { ...base, broker: f.broker.url, jwksUri: f.broker.jwksUrl }
@@ -59,6 +61,8 @@ describe.each(MODES)('conformance (%s mode)', (mode) => {
           instance: row.req(f).path.split('?')[0],
         })
         if (exp.status < 500) expect(challenge).toBeDefined()
+        // no cache may replay a refusal
+        expect(res.headers['cache-control']).toBe('no-store')
         // a refusal never echoes a token
         for (const t of [f.agent, f.bank, f.forged, f.expired, f.released, f.admin, f.app, f.foreign]) {
           expect(res.text).not.toContain(t.split('.')[2]!)

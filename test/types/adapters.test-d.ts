@@ -3,7 +3,7 @@ import Fastify, { type preHandlerHookHandler } from 'fastify'
 import type { Middleware as KoaMiddleware } from 'koa'
 import { describe, expectTypeOf, it } from 'vitest'
 import * as ex from '../../src/express.js'
-import agentwrit, { type FastifyAgentAuthOptions } from '../../src/fastify.js'
+import agentwrit, { agentOf, type FastifyAgentAuthOptions } from '../../src/fastify.js'
 import {
   type AgentAuthError,
   type AgentIdentity,
@@ -37,7 +37,8 @@ describe('express', () => {
     expectTypeOf(ex.requireScope('read:data:customer-:id')).toEqualTypeOf<RequestHandler>()
     expectTypeOf(ex.requireAnyScope).parameters.toEqualTypeOf<ex.ExpressScopeRequirement[]>()
     const handler: RequestHandler = (req) => {
-      expectTypeOf(req.agent).toEqualTypeOf<AgentIdentity>()
+      expectTypeOf(req.agent).toEqualTypeOf<AgentIdentity | undefined>()
+      expectTypeOf(ex.agentOf(req)).toEqualTypeOf<AgentIdentity>()
     }
     void handler
     ex.requireScope((req, agent) => {
@@ -54,7 +55,8 @@ describe('koa', () => {
   it('types ctx.state.agent and the guards', () => {
     expectTypeOf(ko.requireScope('read:data:customer-:id')).toEqualTypeOf<KoaMiddleware>()
     const mw: KoaMiddleware = async (ctx) => {
-      expectTypeOf(ctx.state.agent).toEqualTypeOf<AgentIdentity>()
+      expectTypeOf(ctx.state.agent).toEqualTypeOf<AgentIdentity | undefined>()
+      expectTypeOf(ko.agentOf(ctx)).toEqualTypeOf<AgentIdentity>()
     }
     void mw
     ko.requireAnyScope((ctx) => [`read:data:${ctx.path}`])
@@ -68,7 +70,8 @@ describe('fastify', () => {
     expectTypeOf(app.requireScope('read:data:customer-:id')).toEqualTypeOf<preHandlerHookHandler>()
     expectTypeOf(app.agentVerifier).toEqualTypeOf<Verifier>()
     app.get('/c/:id', { config: { scope: 'read:data:customer-:id' } }, async (request) => {
-      expectTypeOf(request.agent).toEqualTypeOf<AgentIdentity>()
+      expectTypeOf(request.agent).toEqualTypeOf<AgentIdentity | null>()
+      expectTypeOf(agentOf(request)).toEqualTypeOf<AgentIdentity>()
       return {}
     })
     app.get('/p', { config: { agentAuth: false } }, async () => ({}))
