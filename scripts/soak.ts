@@ -17,6 +17,7 @@ import { performance } from 'node:perf_hooks'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import { Pool } from 'undici'
+import { DEFAULTS } from '../src/core/options.js'
 import { type CreatedAgent, type DevBroker, startDevBroker } from '../src/testing/index.js'
 import { ADAPTERS, type AdapterName, buildApp, type RunningApp } from '../test/e2e/apps.js'
 import { forge, percentile, pick, sleep } from './soak-support.js'
@@ -27,8 +28,11 @@ const DURATION_MS = SECONDS * 1000
 const CACHE_TTL_MS = 1000
 /** Broker round trip + request in flight: how far past the TTL a revoked token may still pass. */
 const SLACK_MS = 250
-/** After a restart, connections re-establish: 503s this long after it are still "outage". */
-const OUTAGE_GRACE_MS = 1000
+/**
+ * After a restart, connections re-establish and the circuit breaker (opened by the outage) lets its
+ * next probe through at most one cooldown later: 503s this long after it are still "outage".
+ */
+const OUTAGE_GRACE_MS = DEFAULTS.breakerCooldownMs + 1000
 const WORKERS_PER_ADAPTER = 6
 const REVOKE_EVERY_MS = 900
 const NEW_AGENT_EVERY_MS = 1200

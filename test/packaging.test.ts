@@ -24,9 +24,9 @@ const EXPECTED: Record<string, string[]> = {
     'scopeIsSubset',
     'compileScopeTemplate',
   ],
-  './express': ['agentAuth', 'requireScope', 'requireAnyScope', 'AgentAuthError'],
-  './koa': ['agentAuth', 'requireScope', 'requireAnyScope', 'AgentAuthError'],
-  './fastify': ['default', 'agentwrit', 'AgentAuthError'],
+  './express': ['agentAuth', 'agentOf', 'requireScope', 'requireAnyScope', 'AgentAuthError'],
+  './koa': ['agentAuth', 'agentOf', 'requireScope', 'requireAnyScope', 'AgentAuthError'],
+  './fastify': ['default', 'agentwrit', 'agentOf', 'AgentAuthError'],
   './testing': ['startDevBroker', 'publicJwkFromSigningKey'],
 }
 
@@ -43,6 +43,18 @@ beforeAll(() => {
 }, 180_000)
 
 describe('package exports', () => {
+  it('ships the LICENSE the license field names', () => {
+    const out = execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], {
+      cwd: root,
+      encoding: 'utf8',
+    })
+    const [{ files }] = JSON.parse(out) as [{ files: { path: string }[] }]
+    const paths = files.map((f) => f.path)
+    expect(paths).toContain('LICENSE')
+    expect(readFileSync(join(root, 'LICENSE'), 'utf8')).toMatch(/^MIT License/)
+    expect(paths.some((p) => p.startsWith('src/') || p.startsWith('test/'))).toBe(false)
+  })
+
   it('lists types first for every subpath, and every file exists', () => {
     for (const [sub, target] of Object.entries(pkg.exports)) {
       if (typeof target === 'string') continue
