@@ -2,17 +2,26 @@
  * The dev broker's state and business rules, free of HTTP: token issuance/verification/renewal,
  * registration, launch tokens, apps, delegation and revocation, each following the AgentWrit broker's
  * Go services (contract §4–§12). Failures are thrown as {@link BrokerError} carrying the exact status,
- * `error_code` and detail string the broker uses.
+ * `error_code` and detail string the broker uses. Every service records the broker's audit events
+ * (`event_type`, ids, detail text and outcome exactly as the Go writers do) in {@link BrokerCore.audit}.
  */
 import { createHash, createPublicKey, randomBytes, sign, timingSafeEqual, verify } from 'node:crypto'
 import { parseScope, scopeIsSubset } from '../core/scope.js'
+import { AuditLog } from './audit-log.js'
 import { decodeHex, decodeStdBase64 } from './go-base64.js'
-import { formatRfc3339Nano } from './go-time.js'
-import { chainHash, type DelegRecord, signClaims, type TknClaims, verifyToken } from './jwt.js'
+import { formatRfc3339Nano, type GoInstant } from './go-time.js'
+import {
+  chainHash,
+  type DelegRecord,
+  signClaims,
+  type TknClaims,
+  type VerifyFailure,
+  verifyTokenDetailed,
+} from './jwt.js'
 import type { SigningKey } from './keys.js'
 import type { ProblemType } from './problem.js'
 import { RateLimiter } from './rate-limiter.js'
-import { Revocations } from './revocation.js'
+import { type RevocationLevel, Revocations } from './revocation.js'
 
 /** A refusal with the broker's exact status, `error_code` and detail. */
 export class BrokerError extends Error {
@@ -65,6 +74,17 @@ export interface BrokerCoreConfig {
   readonly maxTtl: number
   /** Clock, milliseconds. */
   readonly now: () => number
+  /**
+   * Clock of the audit log's timestamps, to the nanosecond. Default: `now()` (its fractional part kept down
+   * to the nanosecond).
+   */
+  readonly preciseNow?: () => GoInstant
+}
+
+/** `now()` (milliseconds, possibly fractional) as an instant. */
+export function instantOf(ms: number): GoInstant {
+  const whole = Math.floor(ms)
+  return { ms: whole, subNs: Math.min(999_999, Math.round((ms - whole) * 1_000_000)) }
 }
 
 interface LaunchTokenRecord {
@@ -72,6 +92,8 @@ interface LaunchTokenRecord {
   readonly maxTtl: number
   readonly singleUse: boolean
   readonly expiresAt: number
+  /** The creating app's id when an app token created it (`''` for admin). */
+  readonly appId: string
   consumed: boolean
 }
 
@@ -112,8 +134,9 @@ function sha256(s: string): Buffer {
   return createHash('sha256').update(s).digest()
 }
 
-/** Go `fmt.Sprintf("%v", []string)`. */
-function goSlice(s: readonly string[]): string {
+/** Go `fmt.Sprintf("%v", []string)` (a nil slice prints `[]`). */
+export function goSlice(s: readonly string[] | null): string {
+  if (s === null) return '[]'
   return `[${s.join(' ')}]`
 }
 
@@ -131,11 +154,13 @@ function appAbbrev(name: string): string {
 /** The broker's state and rules. */
 export class BrokerCore {
   readonly revocations = new Revocations()
+  /** The audit trail every service writes to (persisted by the Go broker; survives restarts). */
+  readonly audit: AuditLog
   /** `POST /v1/admin/auth`: 5/s, burst 10, per client IP. */
-  readonly adminAuthLimiter: RateLimiter
+  adminAuthLimiter: RateLimiter
   /** `POST /v1/app/auth`: 10/min, burst 3, per client_id. */
-  readonly appAuthLimiter: RateLimiter
-  readonly startedAt: number
+  appAuthLimiter: RateLimiter
+  startedAt: number
   readonly #nonces = new Map<string, { expiresAt: number; consumed: boolean }>()
   readonly #launchTokens = new Map<string, LaunchTokenRecord>()
   readonly #agents = new Map<string, AgentRecord>()
@@ -145,6 +170,23 @@ export class BrokerCore {
     this.adminAuthLimiter = new RateLimiter(5, 10, config.now)
     this.appAuthLimiter = new RateLimiter(10 / 60, 3, config.now)
     this.startedAt = config.now()
+    this.audit = new AuditLog(config.preciseNow ?? (() => instantOf(config.now())))
+  }
+
+  /**
+   * What a restart of the Go broker process loses and keeps: nonces, launch tokens, the agent table and
+   * the rate-limit buckets live in memory only and are gone, and uptime starts again; the signing key (a
+   * file), revocations, apps and audit events are in SQLite and come back — the audit log rebuilt as
+   * `NewAuditLogWithEvents` does (see {@link AuditLog.reload}).
+   */
+  simulateProcessRestart(): void {
+    this.#nonces.clear()
+    this.#launchTokens.clear()
+    this.#agents.clear()
+    this.adminAuthLimiter = new RateLimiter(5, 10, this.config.now)
+    this.appAuthLimiter = new RateLimiter(10 / 60, 3, this.config.now)
+    this.startedAt = this.config.now()
+    this.audit.reload()
   }
 
   /** Current time in whole Unix seconds. */
@@ -196,7 +238,13 @@ export class BrokerCore {
 
   /** `TknSvc.Verify` with the revocation service installed (contract §7). */
   verify(token: string): TknClaims | null {
-    return verifyToken(token, {
+    const r = this.verifyDetailed(token)
+    return 'claims' in r ? r.claims : null
+  }
+
+  /** {@link BrokerCore.verify} with the Go error text of a refusal. */
+  verifyDetailed(token: string): { readonly claims: TknClaims } | { readonly error: VerifyFailure } {
+    return verifyTokenDetailed(token, {
       kid: this.config.key.kid,
       publicKey: this.config.key.publicKey,
       nowSeconds: BigInt(this.nowSeconds()),
@@ -205,10 +253,15 @@ export class BrokerCore {
     })
   }
 
-  /** `TknSvc.Renew`: verify, revoke the old `jti` first, re-issue with TTL `exp − iat` (contract §9). */
-  renew(token: string): Issued | null {
-    const c = this.verify(token)
-    if (c === null) return null
+  /**
+   * `TknSvc.Renew`: verify, revoke the old `jti` first (`RevokeByJTI`: no audit event), re-issue with TTL
+   * `exp − iat` (contract §9). The handler records `token_renewed` / `token_renewal_failed`.
+   * @returns the new token, or the Go error text when the renewal's own verification fails
+   */
+  renew(token: string): Issued | { readonly error: string } {
+    const v = this.verifyDetailed(token)
+    if ('error' in v) return v
+    const c = v.claims
     this.revocations.revoke('token', c.jti)
     let ttl = Number(c.exp - c.iat)
     if (ttl <= 0) ttl = DEFAULT_TTL
@@ -222,6 +275,20 @@ export class BrokerCore {
       ttl,
       chain: c.delegation_chain,
       chainHash: c.chain_hash,
+    })
+  }
+
+  /**
+   * `POST /v1/revoke` after its checks: add the predicate (`RevSvc.Revoke`) and record `token_revoked` with
+   * `agent_id` = the target at every level and detail `revoked at level=<level> target=<target>`.
+   */
+  revokeAndRecord(level: RevocationLevel, target: string): void {
+    this.revocations.revoke(level, target)
+    this.audit.record({
+      event_type: 'token_revoked',
+      agent_id: target,
+      detail: `revoked at level=${level} target=${target}`,
+      outcome: 'success',
     })
   }
 
@@ -246,8 +313,26 @@ export class BrokerCore {
   /** `POST /v1/admin/auth` credential check and admin token issuance. */
   adminAuthenticate(secret: string): Issued {
     const ok = timingSafeEqual(sha256(secret), sha256(this.config.adminSecret))
-    if (!ok) throw new BrokerError(401, 'unauthorized', 'invalid credentials')
-    return this.issue({ sub: 'admin', aud: this.#audience(), scope: [...ADMIN_SCOPES], ttl: ADMIN_TOKEN_TTL })
+    if (!ok) {
+      this.audit.record({
+        event_type: 'admin_auth_failed',
+        detail: 'failed admin authentication attempt',
+        outcome: 'denied',
+      })
+      throw new BrokerError(401, 'unauthorized', 'invalid credentials')
+    }
+    const issued = this.issue({
+      sub: 'admin',
+      aud: this.#audience(),
+      scope: [...ADMIN_SCOPES],
+      ttl: ADMIN_TOKEN_TTL,
+    })
+    this.audit.record({
+      event_type: 'admin_auth',
+      detail: 'admin authenticated as admin',
+      outcome: 'success',
+    })
+    return issued
   }
 
   /**
@@ -264,10 +349,18 @@ export class BrokerCore {
       singleUse: boolean | undefined
     },
   ): { launchToken: string; expiresAt: number; allowedScope: string[]; maxTtl: number } {
+    let appId = ''
     if (callerSub.startsWith('app:')) {
-      const app = this.#apps.get(callerSub.slice(4))
+      appId = callerSub.slice(4)
+      const app = this.#apps.get(appId)
       if (app === undefined) throw new BrokerError(403, 'forbidden', 'app not found')
       if (!scopeIsSubset(req.allowedScope, app.scopes)) {
+        this.audit.record({
+          event_type: 'scope_ceiling_exceeded',
+          agent_id: callerSub,
+          detail: `app=${appId} requested=${goSlice(req.allowedScope)} ceiling=${goSlice(app.scopes)}`,
+          outcome: 'denied',
+        })
         throw new BrokerError(
           403,
           'forbidden',
@@ -275,9 +368,17 @@ export class BrokerCore {
         )
       }
     }
-    if (req.agentName === '') throw new BrokerError(400, 'invalid_request', 'agent_name is required')
-    if (req.allowedScope.length === 0)
-      throw new BrokerError(400, 'invalid_request', 'allowed_scope must not be empty')
+    const denied = (reason: string): BrokerError => {
+      this.audit.record({
+        event_type: 'launch_token_denied',
+        agent_id: callerSub,
+        detail: `launch token denied for agent=${req.agentName} by=${callerSub} reason=${reason}`,
+        outcome: 'denied',
+      })
+      return new BrokerError(400, 'invalid_request', reason)
+    }
+    if (req.agentName === '') throw denied('agent_name is required')
+    if (req.allowedScope.length === 0) throw denied('allowed_scope must not be empty')
     const maxTtl = req.maxTtl <= 0 ? LAUNCH_TOKEN_MAX_TTL : req.maxTtl
     const ttl = req.ttl <= 0 ? LAUNCH_TOKEN_TTL : req.ttl
     const launchToken = hex(32)
@@ -287,7 +388,15 @@ export class BrokerCore {
       maxTtl,
       singleUse: req.singleUse ?? true,
       expiresAt,
+      appId,
       consumed: false,
+    })
+    this.audit.record({
+      event_type: 'launch_token_issued',
+      detail:
+        `launch token issued for agent=${req.agentName} scope=${goSlice(req.allowedScope)} max_ttl=${maxTtl}` +
+        ` created_by=${callerSub}${appId === '' ? '' : ` app_id=${appId}`}`,
+      outcome: 'success',
     })
     return { launchToken, expiresAt, allowedScope: req.allowedScope, maxTtl }
   }
@@ -315,6 +424,13 @@ export class BrokerCore {
     }
     if (lt.consumed) throw new BrokerError(401, 'unauthorized', 'launch token: launch token already consumed')
     if (!scopeIsSubset(req.requestedScope, lt.allowedScope)) {
+      this.audit.record({
+        event_type: 'registration_policy_violation',
+        task_id: req.taskId,
+        orch_id: req.orchId,
+        detail: `scope violation: requested ${goSlice(req.requestedScope)} exceeds allowed ${goSlice(lt.allowedScope)}`,
+        outcome: 'denied',
+      })
       throw new BrokerError(403, 'scope_violation', 'requested scope exceeds allowed scope')
     }
     this.#consumeNonce(req.nonce)
@@ -348,13 +464,14 @@ export class BrokerCore {
       }
     }
     const agentId = `spiffe://${this.config.trustDomain}/agent/${req.orchId}/${req.taskId}/${hex(8)}`
+    const ttl = lt.maxTtl <= 0 ? LAUNCH_TOKEN_MAX_TTL : lt.maxTtl
     const issued = this.issue({
       sub: agentId,
       aud: this.#audience(),
       scope: req.requestedScope,
       taskId: req.taskId,
       orchId: req.orchId,
-      ttl: lt.maxTtl <= 0 ? LAUNCH_TOKEN_MAX_TTL : lt.maxTtl,
+      ttl,
     })
     this.#agents.set(agentId, {
       agentId,
@@ -362,6 +479,19 @@ export class BrokerCore {
       orchId: req.orchId,
       taskId: req.taskId,
       scope: req.requestedScope,
+    })
+    // `ttl` is the launch token's max_ttl (before the AA_MAX_TTL clamp), as the broker logs it
+    const fromApp = lt.appId === '' ? '' : ` app_id=${lt.appId}`
+    const who = { agent_id: agentId, task_id: req.taskId, orch_id: req.orchId, outcome: 'success' }
+    this.audit.record({
+      event_type: 'agent_registered',
+      ...who,
+      detail: `Agent registered with scope ${goSlice(req.requestedScope)}${fromApp}`,
+    })
+    this.audit.record({
+      event_type: 'token_issued',
+      ...who,
+      detail: `Token issued, jti=${issued.claims.jti}, ttl=${ttl}${fromApp}`,
     })
     return { agentId, issued }
   }
@@ -387,6 +517,17 @@ export class BrokerCore {
       throw new BrokerError(403, 'scope_violation', 'delegation depth limit exceeded')
     }
     if (!scopeIsSubset(req.scope, bearer.scope ?? [])) {
+      this.audit.record({
+        event_type: 'delegation_attenuation_violation',
+        agent_id: bearer.sub,
+        task_id: bearer.task_id,
+        orch_id: bearer.orch_id,
+        detail:
+          `delegation_attenuation_violation | delegator=${bearer.sub} | target=${req.delegateTo}` +
+          ` | requested=${goSlice(req.scope)} | allowed=${goSlice(bearer.scope)}`,
+        outcome: 'denied',
+        deleg_depth: prior.length,
+      })
       throw new BrokerError(403, 'scope_violation', 'delegated scope exceeds delegator scope')
     }
     if (!this.#agents.has(req.delegateTo)) throw new BrokerError(404, 'not_found', 'delegate agent not found')
@@ -401,6 +542,7 @@ export class BrokerCore {
       ...prior,
       { agent: bearer.sub, scope: scope === null ? null : [...scope], delegated_at: delegatedAt, signature },
     ]
+    const hash = chainHash(chain)
     const issued = this.issue({
       sub: req.delegateTo,
       aud: bearer.aud,
@@ -409,7 +551,17 @@ export class BrokerCore {
       orchId: bearer.orch_id,
       ttl: req.ttl <= 0 ? DELEGATED_TTL : req.ttl,
       chain,
-      chainHash: chainHash(chain),
+      chainHash: hash,
+    })
+    this.audit.record({
+      event_type: 'delegation_created',
+      agent_id: req.delegateTo,
+      task_id: bearer.task_id,
+      orch_id: bearer.orch_id,
+      detail: `delegation from ${bearer.sub} to ${req.delegateTo} scope=${goSlice(req.scope)} depth=${chain.length}`,
+      outcome: 'success',
+      deleg_depth: chain.length,
+      deleg_chain_hash: hash,
     })
     return { issued, chain }
   }
@@ -452,6 +604,11 @@ export class BrokerCore {
       updatedAt: now,
     }
     this.#apps.set(app.appId, app)
+    this.audit.record({
+      event_type: 'app_registered',
+      detail: `app=${name} client_id=${app.clientId} scopes=${goSlice(scopes)} token_ttl=${ttl}`,
+      outcome: 'success',
+    })
     return { app, clientSecret }
   }
 
@@ -485,40 +642,73 @@ export class BrokerCore {
     return app
   }
 
-  /** `PUT /v1/admin/apps/{id}` scope part: format first, then existence. */
-  updateAppScopes(appId: string, scopes: string[]): void {
+  /**
+   * `PUT /v1/admin/apps/{id}` scope part: format first, then existence.
+   * @param updatedBy - the caller's `sub` (audit detail)
+   */
+  updateAppScopes(appId: string, scopes: string[], updatedBy = ''): void {
     this.#checkScopeFormat(scopes)
     const app = this.getApp(appId)
     app.scopes = scopes
     app.updatedAt = this.config.now()
+    this.audit.record({
+      event_type: 'app_updated',
+      detail: `app_id=${appId} scopes=${goSlice(scopes)} updated_by=${updatedBy}`,
+      outcome: 'success',
+    })
   }
 
   /** `PUT /v1/admin/apps/{id}` TTL part: bounds first, then existence. */
-  updateAppTtl(appId: string, ttl: number): void {
+  updateAppTtl(appId: string, ttl: number, updatedBy = ''): void {
     this.#checkAppTtl(ttl)
     const app = this.getApp(appId)
+    const oldTtl = app.tokenTtl
     app.tokenTtl = ttl
     app.updatedAt = this.config.now()
+    this.audit.record({
+      event_type: 'app_updated',
+      detail: `app_id=${appId} token_ttl=${oldTtl}->${ttl} updated_by=${updatedBy}`,
+      outcome: 'success',
+    })
   }
 
   /** Soft delete: the app can no longer authenticate; its issued tokens keep working. */
-  deregisterApp(appId: string): void {
+  deregisterApp(appId: string, deregisteredBy = ''): void {
     const app = this.getApp(appId)
     app.status = 'inactive'
     app.updatedAt = this.config.now()
+    this.audit.record({
+      event_type: 'app_deregistered',
+      detail: `app_id=${appId} name=${app.name} deregistered_by=${deregisteredBy}`,
+      outcome: 'success',
+    })
   }
 
   /** `AppSvc.AuthenticateApp`: one generic failure for unknown id, inactive app or wrong secret. */
   appAuthenticate(clientId: string, clientSecret: string): Issued {
     const app = [...this.#apps.values()].find((a) => a.clientId === clientId)
-    const fail = new BrokerError(401, 'unauthorized', 'Authentication failed')
-    if (app === undefined || app.status !== 'active') throw fail
-    if (!timingSafeEqual(sha256(clientSecret), app.secretHash)) throw fail
-    return this.issue({
+    const fail = (reason: string): BrokerError => {
+      this.audit.record({
+        event_type: 'app_auth_failed',
+        detail: `client_id=${clientId} reason=${reason}`,
+        outcome: 'denied',
+      })
+      return new BrokerError(401, 'unauthorized', 'Authentication failed')
+    }
+    if (app === undefined) throw fail('unknown_client_id')
+    if (app.status !== 'active') throw fail('app_inactive')
+    if (!timingSafeEqual(sha256(clientSecret), app.secretHash)) throw fail('wrong_secret')
+    const issued = this.issue({
       sub: `app:${app.appId}`,
       aud: this.#audience(),
       scope: [...APP_TOKEN_SCOPES],
       ttl: app.tokenTtl,
     })
+    this.audit.record({
+      event_type: 'app_authenticated',
+      detail: `client_id=${clientId} app_id=${app.appId}`,
+      outcome: 'success',
+    })
+    return issued
   }
 }

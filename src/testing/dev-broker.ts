@@ -1,23 +1,30 @@
 /**
  * `startDevBroker()`: an in-process AgentWrit broker on node:http that follows
  * shared/broker-contract.md for the endpoints agents, apps and tests use, with real Ed25519 keys and
- * byte-exact tokens, plus test controls (faults, stop/restart, request counters) and helpers that drive
- * the broker through its real HTTP API.
+ * byte-exact tokens and the broker's audit log, plus test controls (faults, stop/restart, request
+ * counters, audit seeding) and helpers that drive the broker through its real HTTP API.
  */
 import { generateKeyPairSync, type KeyObject, randomBytes, sign } from 'node:crypto'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import type { Ed25519PublicJwk } from '../core/public-jwk.js'
 import { scopeIsSubset } from '../core/scope.js'
+import {
+  type AuditEvent,
+  type AuditEventFilter,
+  type AuditEventInput,
+  compileAuditFilter,
+} from './audit-log.js'
 import { BrokerCore, TRUST_DOMAIN } from './broker-core.js'
-import { checkFault, type FaultMode, faultApplies, faultIsTotalOutage, faultReply } from './faults.js'
+import { checkFaults, type FaultMode, faultFor, faultIsTotalOutage, faultReply } from './faults.js'
 import { goJsonStringify } from './go-json.js'
+import type { GoInstant } from './go-time.js'
 import { expectJson } from './http-client.js'
 import { signCompact } from './jwt.js'
 import { loadSigningKey } from './keys.js'
 import { problemReply } from './problem.js'
 import type { Reply } from './reply.js'
-import type { RevocationLevel } from './revocation.js'
+import { REVOCATION_LEVELS, type RevocationLevel } from './revocation.js'
 import { dispatch } from './routes.js'
 
 /** Scope ceiling of the pre-registered `sample-app`. */
@@ -125,6 +132,29 @@ export interface DelegationResult {
   readonly delegationChain: readonly DelegationRecordJson[]
 }
 
+/** Options of {@link DevBroker.restart}. */
+export interface DevBrokerRestartOptions {
+  /**
+   * When the broker is running, stop it first (every connection dropped, clients briefly see "connection
+   * refused") and listen again on the same port. Default `false`: `restart()` on a running broker does
+   * nothing.
+   */
+  readonly stopFirst?: boolean
+  /**
+   * Come back like a restarted Go broker process (implies `stopFirst`): what the broker keeps in memory
+   * only — nonces, launch tokens, the agent table (earlier agents can no longer be delegation targets),
+   * rate-limit buckets, uptime — is gone; what it persists — the signing key, revocations, apps and the
+   * audit log (counter and hash chain continuing) — is kept. Default `false`: everything is kept.
+   */
+  readonly dropMemoryState?: boolean
+}
+
+/** Options of {@link DevBroker.seedRevocations}. */
+export interface SeedRevocationsOptions {
+  /** Revocation level of every seeded entry. Default `'token'`. */
+  readonly level?: RevocationLevel
+}
+
 /** The body of `POST /v1/token/validate` (always HTTP 200). */
 export type ValidateResponse =
   | { readonly valid: true; readonly claims: Record<string, unknown> }
@@ -161,17 +191,23 @@ export interface DevBroker {
   resetStats(): void
 
   /**
-   * Inject a failure, or clear it with `null`. Replaces any previous fault. Unless `paths` says otherwise a
-   * fault applies to `/v1/token/validate` only, so the helpers keep working. A fault is applied to each
-   * request when it arrives; requests already being answered are not affected, except that
+   * Inject a failure, or clear it with `null` (or `[]`). Replaces any previous fault. Unless `paths` says
+   * otherwise a fault applies to `/v1/token/validate` only, so the helpers keep working; target the audit
+   * log alone with `paths: [AUDIT_EVENTS_PATH]`. Several modes may be given at once (e.g. a slow validate
+   * and a failing audit log): each request gets the first one whose `paths` match. A fault is applied to
+   * each request when it arrives; requests already being answered are not affected, except that
    * `{ kind: 'down', paths: '*' }` destroys every open connection at once. See {@link FaultMode}.
    * @throws TypeError for an invalid mode
    */
-  fault(mode: FaultMode | null): void
+  fault(mode: FaultMode | readonly FaultMode[] | null): void
   /** Close the listener and every connection (clients get "connection refused"); state is kept. */
   stop(): Promise<void>
-  /** Listen again on the same port after {@link DevBroker.stop}. No-op while running. */
-  restart(): Promise<void>
+  /**
+   * Listen again on the same port after {@link DevBroker.stop}. No-op while running, unless
+   * `stopFirst` / `dropMemoryState` ask for a bounce. Keys, agents, apps, revocations and the audit log
+   * are kept (see {@link DevBrokerRestartOptions.dropMemoryState} for a Go-process-like restart).
+   */
+  restart(options?: DevBrokerRestartOptions): Promise<void>
   /** Stop for good and release everything. Idempotent. */
   close(): Promise<void>
 
@@ -204,6 +240,32 @@ export interface DevBroker {
   renew(token: string): Promise<{ accessToken: string; expiresIn: number }>
   /** `POST /v1/token/validate`: the broker's JSON answer. */
   validate(token: string): Promise<ValidateResponse>
+  /**
+   * The audit log (`GET /v1/audit/events` without paging): every event matching `filter`, in insertion
+   * order. Filters work as the query parameters do (exact matches, `''` = none, `since` / `until`
+   * inclusive), except that an unparseable time is a TypeError here. The events are the broker's own
+   * frozen objects, in the wire shape and field order.
+   * @throws TypeError for a malformed filter
+   */
+  auditEvents(filter?: AuditEventFilter): AuditEvent[]
+  /**
+   * Append events to the audit log directly, as the broker's `AuditLog.Record` would (next id from the
+   * counter, timestamp now, detail sanitised, hash chained) — for a large or unusual history without HTTP
+   * calls. Nothing else changes (a `token_revoked` event recorded here revokes nothing; see
+   * {@link DevBroker.seedRevocations}).
+   * @returns the recorded events
+   * @throws TypeError for a malformed event (events before it are recorded)
+   */
+  recordAuditEvents(events: Iterable<AuditEventInput>): AuditEvent[]
+  /**
+   * Revoke quickly without HTTP: for each target, exactly what an accepted `POST /v1/revoke` does — add the
+   * revocation predicate and record `token_revoked` (`agent_id` = target, detail
+   * `revoked at level=<level> target=<target>`, outcome `success`). A number makes that many random
+   * 32-hex targets (jti-like). 100,000 take about a second and some 50 MB.
+   * @returns the targets, in log order
+   * @throws TypeError for a bad count, target or level
+   */
+  seedRevocations(countOrTargets: number | readonly string[], options?: SeedRevocationsOptions): string[]
   /**
    * Sign any payload with the broker's key (for expired, not-yet-valid, malformed or otherwise odd tokens).
    * Objects are serialised like Go (key order kept as given, `bigint` allowed); a string is used verbatim.
@@ -253,12 +315,25 @@ function resolveOptions(o: DevBrokerOptions) {
   return { port, adminSecret, trustDomain, issuer, audience, maxTtl, now, sampleApp: o.sampleApp ?? true }
 }
 
+/**
+ * The default audit clock: wall time at start plus the monotonic nanosecond clock since, so audit
+ * timestamps carry nanoseconds like Go's `time.Now()` (Date.now() has milliseconds only).
+ */
+function nanosecondClock(): () => GoInstant {
+  const wall0 = Date.now()
+  const t0 = process.hrtime()
+  return () => {
+    const [s, ns] = process.hrtime(t0)
+    return { ms: wall0 + s * 1000 + Math.floor(ns / 1_000_000), subNs: ns % 1_000_000 }
+  }
+}
+
 class DevBrokerImpl implements DevBroker {
   readonly #core: BrokerCore
   readonly #server: Server
   readonly #sockets = new Set<Socket>()
   readonly #pendingDelays = new Set<{ timer: NodeJS.Timeout; resolve: () => void }>()
-  #fault: FaultMode | null = null
+  #faults: FaultMode[] = []
   #state: 'running' | 'stopped' | 'closed' = 'stopped'
   #port = 0
   #validateCalls = 0
@@ -293,7 +368,7 @@ class DevBrokerImpl implements DevBroker {
       })
     })
     this.#server.on('connection', (socket: Socket) => {
-      if (faultIsTotalOutage(this.#fault)) {
+      if (this.#faults.some(faultIsTotalOutage)) {
         socket.destroy()
         return
       }
@@ -390,21 +465,73 @@ class DevBrokerImpl implements DevBroker {
     await closed
   }
 
-  async restart(): Promise<void> {
+  async restart(options: DevBrokerRestartOptions = {}): Promise<void> {
+    if (typeof options !== 'object' || options === null) {
+      throw new TypeError('restart: options must be an object')
+    }
     if (this.#state === 'closed') throw new Error('dev broker: restart() after close()')
-    if (this.#state === 'running') return
+    const fresh = options.dropMemoryState === true
+    if (this.#state === 'running') {
+      if (!fresh && options.stopFirst !== true) return
+      await this.stop()
+    }
+    if (fresh) this.#core.simulateProcessRestart()
     await this.listen(this.#port)
   }
 
   async close(): Promise<void> {
     await this.stop()
     this.#state = 'closed'
-    this.#fault = null
+    this.#faults = []
   }
 
-  fault(mode: FaultMode | null): void {
-    this.#fault = checkFault(mode)
-    if (faultIsTotalOutage(this.#fault)) this.#dropConnections()
+  fault(mode: FaultMode | readonly FaultMode[] | null): void {
+    this.#faults = checkFaults(mode)
+    if (this.#faults.some(faultIsTotalOutage)) this.#dropConnections()
+  }
+
+  // -------------------------------------------------------------------------------------------------
+  // Audit log controls
+  // -------------------------------------------------------------------------------------------------
+
+  auditEvents(filter: AuditEventFilter = {}): AuditEvent[] {
+    return this.#core.audit.all(compileAuditFilter(filter))
+  }
+
+  recordAuditEvents(events: Iterable<AuditEventInput>): AuditEvent[] {
+    if (events === null || typeof (events as Iterable<unknown>)?.[Symbol.iterator] !== 'function') {
+      throw new TypeError('recordAuditEvents: expected an iterable of events')
+    }
+    const out: AuditEvent[] = []
+    for (const e of events) out.push(this.#core.audit.record(e))
+    return out
+  }
+
+  seedRevocations(
+    countOrTargets: number | readonly string[],
+    options: SeedRevocationsOptions = {},
+  ): string[] {
+    const level = options.level ?? 'token'
+    if (!REVOCATION_LEVELS.includes(level)) {
+      throw new TypeError(`seedRevocations: level must be one of ${REVOCATION_LEVELS.join(', ')}`)
+    }
+    let targets: string[]
+    if (typeof countOrTargets === 'number') {
+      if (!Number.isSafeInteger(countOrTargets) || countOrTargets < 0) {
+        throw new TypeError('seedRevocations: expected a count ≥ 0 or an array of targets')
+      }
+      const hex = randomBytes(16 * countOrTargets).toString('hex')
+      targets = Array.from({ length: countOrTargets }, (_, i) => hex.slice(i * 32, i * 32 + 32))
+    } else if (Array.isArray(countOrTargets)) {
+      if (!countOrTargets.every((t) => typeof t === 'string' && t !== '')) {
+        throw new TypeError('seedRevocations: targets must be non-empty strings')
+      }
+      targets = [...countOrTargets]
+    } else {
+      throw new TypeError('seedRevocations: expected a count ≥ 0 or an array of targets')
+    }
+    for (const t of targets) this.#core.revokeAndRecord(level, t)
+    return targets
   }
 
   // -------------------------------------------------------------------------------------------------
@@ -425,7 +552,10 @@ class DevBrokerImpl implements DevBroker {
   }
 
   async #onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    let rawPath = (req.url ?? '/').split('?')[0] || '/'
+    const target = req.url ?? '/'
+    const q = target.indexOf('?')
+    const query = q < 0 ? '' : target.slice(q + 1)
+    let rawPath = (q < 0 ? target : target.slice(0, q)) || '/'
     if (!rawPath.startsWith('/')) {
       try {
         rawPath = new URL(rawPath).pathname // absolute-form request target
@@ -442,8 +572,11 @@ class DevBrokerImpl implements DevBroker {
     this.#requests[path] = (this.#requests[path] ?? 0) + 1
     if (req.method === 'POST' && path === '/v1/token/validate') this.#validateCalls++
 
-    const fault = this.#fault
-    if (fault !== null && faultApplies(fault, path)) {
+    const fault = faultFor(this.#faults, path)
+    let problemFault: Extract<FaultMode, { kind: 'problem' }> | null = null
+    if (fault !== null && fault.kind === 'problem') {
+      problemFault = fault
+    } else if (fault !== null) {
       if (fault.kind === 'down') {
         req.socket.destroy()
         return
@@ -481,10 +614,19 @@ class DevBrokerImpl implements DevBroker {
     res.setHeader('X-Content-Type-Options', 'nosniff')
     res.setHeader('Cache-Control', 'no-store')
     res.setHeader('X-Frame-Options', 'DENY')
+    if (problemFault !== null) {
+      const status = problemFault.status ?? 500
+      this.#write(
+        res,
+        problemReply(status, 'internal_error', problemFault.detail ?? 'internal error', path, requestId),
+      )
+      return
+    }
     const xff = firstHeader(req, 'x-forwarded-for')
     const reply = dispatch(this.#core, {
       method: req.method ?? 'GET',
       path,
+      query,
       header: (name) => firstHeader(req, name),
       body,
       requestId,
@@ -669,8 +811,8 @@ class DevBrokerImpl implements DevBroker {
  * It implements, per shared/broker-contract.md: `GET /v1/challenge`, `POST /v1/register`,
  * `POST /v1/token/validate|renew|release`, `POST /v1/delegate`, `POST /v1/revoke`, `POST /v1/admin/auth`,
  * `POST /v1/admin/launch-tokens`, `POST /v1/app/launch-tokens`, `/v1/admin/apps` CRUD, `POST /v1/app/auth`,
- * `GET /v1/health` — and, as an EXTENSION that the real broker does not have, `GET /v1/jwks`.
- * Not implemented: `GET /v1/audit/events`, `GET /v1/metrics` (404 here).
+ * `GET /v1/audit/events` (every endpoint records the broker's audit events), `GET /v1/health` — and, as an
+ * EXTENSION that the real broker does not have, `GET /v1/jwks`. Not implemented: `GET /v1/metrics` (404).
  *
  * @example
  * const broker = await startDevBroker()
@@ -689,6 +831,7 @@ export async function startDevBroker(options: DevBrokerOptions = {}): Promise<De
     audience: o.audience,
     maxTtl: o.maxTtl,
     now: o.now,
+    preciseNow: options.now === undefined ? nanosecondClock() : undefined,
   })
   const broker = new DevBrokerImpl(core, o.audience === '' ? undefined : o.audience, o.sampleApp)
   await broker.listen(o.port)

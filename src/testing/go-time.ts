@@ -64,3 +64,82 @@ export function normalizeRfc3339(s: string): string | null {
   const f = (frac ?? '').replace(/0+$/, '')
   return `${y}-${mo}-${d}T${h}:${mi}:${se}${f === '' ? '' : `.${f}`}${z}`
 }
+
+/** An instant with nanosecond precision: whole Unix milliseconds plus the nanoseconds within them. */
+export interface GoInstant {
+  /** Unix time, whole milliseconds (floored). */
+  readonly ms: number
+  /** Nanoseconds past `ms`, 0…999,999. */
+  readonly subNs: number
+}
+
+/** Compare two instants: negative, zero or positive. */
+export function compareInstants(a: GoInstant, b: GoInstant): number {
+  return a.ms !== b.ms ? a.ms - b.ms : a.subNs - b.subNs
+}
+
+/**
+ * Go `t.UTC().Format(time.RFC3339Nano)` of an instant given to the nanosecond (contract §4.9:
+ * audit timestamps; the hash chain hashes this exact text).
+ */
+export function formatInstantRfc3339Nano(t: GoInstant): string {
+  const whole = Math.floor(t.ms / 1000)
+  const nanos = (t.ms - whole * 1000) * 1_000_000 + t.subNs
+  if (whole !== lastWhole) {
+    lastWhole = whole
+    lastPrefix = isoSeconds(whole * 1000)
+  }
+  return nanos === 0 ? `${lastPrefix}Z` : `${lastPrefix}.${pad(nanos, 9).replace(/0+$/, '')}Z`
+}
+
+// one-entry cache: consecutive audit events mostly fall in the same second
+let lastWhole = Number.NaN
+let lastPrefix = ''
+
+/** Days from 1970-01-01 to a proleptic Gregorian date (any year). */
+function daysFromCivil(year: number, month: number, day: number): number {
+  const y = month <= 2 ? year - 1 : year
+  const era = Math.floor(y / 400)
+  const yoe = y - era * 400
+  const doy = Math.floor((153 * (month + (month > 2 ? -3 : 9)) + 2) / 5) + day - 1
+  const doe = yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy
+  return era * 146097 + doe - 719468
+}
+
+// Go's general layout parser for "2006-01-02T15:04:05Z07:00": the hour (`15`) may have one digit, a
+// fraction may follow the seconds after '.' or ',' (any number of digits, nanoseconds truncated), the zone
+// is `Z` or ±hh:mm.
+const GO_RFC3339_LAYOUT =
+  /^(\d{4})-(\d{2})-(\d{2})T(\d{1,2}):(\d{2}):(\d{2})(?:[.,](\d+))?(?:Z|([+-])(\d{2}):(\d{2}))$/
+
+/**
+ * Go `time.Parse(time.RFC3339, s)` (Go 1.25): its RFC 3339 fast path and, when that fails, its general
+ * layout parser, which is a little more lenient (a one-digit hour, a `,` before the fraction, zone offsets
+ * up to 24 h / 60 min). Fractional seconds are accepted although the layout has none; digits past the
+ * ninth are dropped. Date fields are range-checked (month 1–12, day within the month, hour ≤ 23, minute
+ * and second ≤ 59).
+ * @returns the instant, or `null` when Go returns an error
+ */
+export function parseGoRfc3339(s: string): GoInstant | null {
+  const m = GO_RFC3339_LAYOUT.exec(s)
+  if (m === null) return null
+  const [, ys, mos, ds, hs, mis, ss, frac, sign, zhs, zms] = m
+  const year = Number(ys)
+  const month = Number(mos)
+  const day = Number(ds)
+  const hour = Number(hs)
+  const minute = Number(mis)
+  const second = Number(ss)
+  if (month < 1 || month > 12 || day < 1 || day > daysIn(year, month)) return null
+  if (hour > 23 || minute > 59 || second > 59) return null
+  let offsetSeconds = 0
+  if (sign !== undefined) {
+    const zh = Number(zhs)
+    const zm = Number(zms)
+    if (zh > 24 || zm > 60) return null
+    offsetSeconds = (zh * 60 + zm) * 60 * (sign === '-' ? -1 : 1)
+  }
+  const nanos = frac === undefined ? 0 : Number(frac.slice(0, 9).padEnd(9, '0'))
+  const seconds = daysFromCivil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second - offsetSeconds
+  return { ms: seconds * 1000 + Math.floor(nanos / 1_000_000), subNs: nanos % 1_000_000 }
+}

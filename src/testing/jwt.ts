@@ -184,44 +184,75 @@ export interface VerifyContext {
 }
 
 /**
+ * Why {@link verifyTokenDetailed} refused a token: the text of the Go error `TknSvc.Verify` returns, which
+ * the broker writes into the `token_auth_failed` audit detail (never into an HTTP answer).
+ */
+export type VerifyFailure =
+  | 'invalid token format'
+  | 'signature verification failed'
+  | 'missing subject'
+  | 'missing jti'
+  | 'token has no expiry'
+  | 'token expired'
+  | 'token not yet valid'
+  | 'invalid issuer'
+  | 'token has been revoked'
+
+/**
  * The broker's `TknSvc.Verify` (contract §7), step by step: split into at most three parts; header
  * (base64url → JSON, `alg` exactly `EdDSA`, `kid` equal when present); signature; payload; `sub`/`jti`
  * non-empty, `exp > 0`, expired iff `now > exp`, `nbf` when non-zero; issuer when configured; revocation.
- * @returns the claims, or `null` for any failure (the broker never says which)
+ * @returns the claims, or the Go error text of the first failed step
  */
-export function verifyToken(token: string, ctx: VerifyContext): TknClaims | null {
+export function verifyTokenDetailed(
+  token: string,
+  ctx: VerifyContext,
+): { readonly claims: TknClaims } | { readonly error: VerifyFailure } {
+  const format = { error: 'invalid token format' } as const
+  const signature = { error: 'signature verification failed' } as const
   const d1 = token.indexOf('.')
-  if (d1 < 0) return null
+  if (d1 < 0) return format
   const d2 = token.indexOf('.', d1 + 1)
-  if (d2 < 0) return null
+  if (d2 < 0) return format
   const [h, p, s] = [token.slice(0, d1), token.slice(d1 + 1, d2), token.slice(d2 + 1)]
 
   const headerBytes = decodeRawUrlBase64(h)
-  if (headerBytes === null) return null
+  if (headerBytes === null) return format
   const hv = parseGoJson(headerBytes, 'unmarshal')
-  if (hv === undefined) return null
+  if (hv === undefined) return format
   const header = decodeGoStruct(hv, HEADER_SPEC)
-  if (header === null || header.alg !== 'EdDSA') return null
-  if (typeof header.kid === 'string' && header.kid !== '' && header.kid !== ctx.kid) return null
+  if (header === null || header.alg !== 'EdDSA') return format
+  if (typeof header.kid === 'string' && header.kid !== '' && header.kid !== ctx.kid) return format
 
   const sig = decodeRawUrlBase64(s)
-  if (sig === null || sig.length !== 64) return null
+  if (sig === null || sig.length !== 64) return signature
   let ok = false
   try {
     ok = verify(null, Buffer.from(`${h}.${p}`), ctx.publicKey, sig)
   } catch {
     ok = false
   }
-  if (!ok) return null
+  if (!ok) return signature
 
   const payload = decodeRawUrlBase64(p)
-  if (payload === null) return null
+  if (payload === null) return format
   const c = decodeClaims(payload)
-  if (c === null) return null
-  if (c.sub === '' || c.jti === '' || c.exp <= 0n) return null
-  if (ctx.nowSeconds > c.exp) return null
-  if (c.nbf !== 0n && ctx.nowSeconds < c.nbf) return null
-  if (ctx.issuer !== '' && c.iss !== ctx.issuer) return null
-  if (ctx.isRevoked(c)) return null
-  return c
+  if (c === null) return format
+  if (c.sub === '') return { error: 'missing subject' }
+  if (c.jti === '') return { error: 'missing jti' }
+  if (c.exp <= 0n) return { error: 'token has no expiry' }
+  if (ctx.nowSeconds > c.exp) return { error: 'token expired' }
+  if (c.nbf !== 0n && ctx.nowSeconds < c.nbf) return { error: 'token not yet valid' }
+  if (ctx.issuer !== '' && c.iss !== ctx.issuer) return { error: 'invalid issuer' }
+  if (ctx.isRevoked(c)) return { error: 'token has been revoked' }
+  return { claims: c }
+}
+
+/**
+ * {@link verifyTokenDetailed} without the reason.
+ * @returns the claims, or `null` for any failure (the broker never says which)
+ */
+export function verifyToken(token: string, ctx: VerifyContext): TknClaims | null {
+  const r = verifyTokenDetailed(token, ctx)
+  return 'claims' in r ? r.claims : null
 }

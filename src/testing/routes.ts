@@ -1,13 +1,16 @@
 /**
  * The dev broker's HTTP surface: Go `http.ServeMux` routing (404 / 405 + `Allow`), `ValMw` Bearer
  * authentication and `RequireScope`, rate limiting, request decoding, and one handler per endpoint
- * (contract §4). Pure: takes a parsed request, returns a {@link Reply}.
+ * (contract §4), each recording the broker's audit events. Pure: takes a parsed request, returns a
+ * {@link Reply}.
  */
 
 import { scopeIsSubset } from '../core/scope.js'
+import { AUDIT_DEFAULT_LIMIT, type CompiledAuditFilter } from './audit-log.js'
 import { APP_TOKEN_SCOPES, type AppRecord, type BrokerCore, BrokerError, NONCE_TTL } from './broker-core.js'
 import { decodeGoStruct, type GoStructSpec, parseGoJson } from './go-json.js'
-import { formatRfc3339 } from './go-time.js'
+import { formatRfc3339, parseGoRfc3339 } from './go-time.js'
+import { goAtoi, parseGoQuery, queryGet } from './go-url.js'
 import { claimsToJson, delegRecordToJson, type TknClaims } from './jwt.js'
 import { problemReply } from './problem.js'
 import { emptyReply, goHttpError, jsonReply, type Reply } from './reply.js'
@@ -18,6 +21,8 @@ export interface BrokerRequest {
   readonly method: string
   /** URL path, no query. */
   readonly path: string
+  /** The raw query (after the first `?`, not decoded); `''` for none. */
+  readonly query: string
   /** First value of a header (Go `Header.Get`), by lower-case name. */
   readonly header: (name: string) => string | undefined
   readonly body: Buffer
@@ -79,21 +84,60 @@ function int(v: unknown): number {
 }
 
 /**
- * `ValMw.Wrap` (+ `RequireScope` when `scope` is given), contract §4.1.
+ * `ValMw.Wrap` (+ `RequireScope` when `scope` is given), contract §4.1, with its audit events: every
+ * refusal is recorded (`token_auth_failed` — the detail names the Go verification error — or
+ * `scope_violation`), outcome `denied`, `resource` = the path. (`token_revoked_access` is unreachable in
+ * the production wiring: a revoked token already fails verification with `token has been revoked`.)
  * @returns the verified claims, or the refusal to send
  */
 function authenticate(core: BrokerCore, req: RouteContext, scope?: string): TknClaims | Reply {
+  const path = req.path
+  const denied = { outcome: 'denied', resource: path }
   const auth = req.header('authorization')
-  if (auth === undefined || auth === '')
+  if (auth === undefined || auth === '') {
+    core.audit.record({
+      event_type: 'token_auth_failed',
+      detail: `missing authorization header | path=${path}`,
+      ...denied,
+    })
     return problem(req, 401, 'unauthorized', 'missing authorization header')
-  if (!auth.startsWith('Bearer ')) return problem(req, 401, 'unauthorized', 'invalid authorization scheme')
-  const claims = core.verify(auth.slice('Bearer '.length))
-  if (claims === null) return problem(req, 401, 'unauthorized', 'token verification failed')
+  }
+  if (!auth.startsWith('Bearer ')) {
+    core.audit.record({
+      event_type: 'token_auth_failed',
+      detail: `invalid authorization scheme | path=${path}`,
+      ...denied,
+    })
+    return problem(req, 401, 'unauthorized', 'invalid authorization scheme')
+  }
+  const v = core.verifyDetailed(auth.slice('Bearer '.length))
+  if ('error' in v) {
+    core.audit.record({
+      event_type: 'token_auth_failed',
+      detail: `token verification failed: ${v.error} | path=${path}`,
+      ...denied,
+    })
+    return problem(req, 401, 'unauthorized', 'token verification failed')
+  }
+  const claims = v.claims
+  const who = { agent_id: claims.sub, task_id: claims.task_id, orch_id: claims.orch_id }
   const aud = core.config.audience
   if (aud !== '' && !(claims.aud ?? []).includes(aud)) {
+    core.audit.record({
+      event_type: 'token_auth_failed',
+      ...who,
+      detail: `audience mismatch | expected=${aud} | path=${path}`,
+      ...denied,
+    })
     return problem(req, 401, 'unauthorized', 'token audience mismatch')
   }
   if (scope !== undefined && !scopeIsSubset([scope], claims.scope ?? [])) {
+    core.audit.record({
+      event_type: 'scope_violation',
+      ...who,
+      detail: `scope_violation | required=${scope} | actual=${(claims.scope ?? []).join(',')} | path=${path}`,
+      ...denied,
+    })
     return problem(req, 403, 'insufficient_scope', `token lacks required scope: ${scope}`)
   }
   return claims
@@ -155,15 +199,38 @@ const validate: Handler = (core, req) => {
 const renew: Handler = (core, req) => {
   const claims = authenticate(core, req)
   if (isReply(claims)) return claims
-  const issued = core.renew((req.header('authorization') ?? '').slice('Bearer '.length))
-  if (issued === null) return problem(req, 401, 'unauthorized', 'token renewal failed')
-  return jsonReply(200, { access_token: issued.token, expires_in: issued.expiresIn })
+  const r = core.renew((req.header('authorization') ?? '').slice('Bearer '.length))
+  const who = { agent_id: claims.sub, task_id: claims.task_id, orch_id: claims.orch_id }
+  if ('error' in r) {
+    core.audit.record({
+      event_type: 'token_renewal_failed',
+      ...who,
+      detail: `token renewal failed for agent=${claims.sub}: ${r.error}`,
+      outcome: 'denied',
+    })
+    return problem(req, 401, 'unauthorized', 'token renewal failed')
+  }
+  core.audit.record({
+    event_type: 'token_renewed',
+    ...who,
+    detail: `token renewed for agent=${claims.sub} new_jti=${r.claims.jti}`,
+    outcome: 'success',
+  })
+  return jsonReply(200, { access_token: r.token, expires_in: r.expiresIn })
 }
 
 const release: Handler = (core, req) => {
   const claims = authenticate(core, req)
   if (isReply(claims)) return claims
   core.revocations.revoke('token', claims.jti)
+  core.audit.record({
+    event_type: 'token_released',
+    agent_id: claims.sub,
+    task_id: claims.task_id,
+    orch_id: claims.orch_id,
+    detail: `token released | jti=${claims.jti}`,
+    outcome: 'success',
+  })
   return emptyReply(204)
 }
 
@@ -200,8 +267,45 @@ const revoke: Handler = (core, req) => {
   if (!REVOCATION_LEVELS.includes(level as RevocationLevel)) {
     return problem(req, 400, 'invalid_request', `invalid revocation level: ${level}`)
   }
-  core.revocations.revoke(level as RevocationLevel, target)
+  core.revokeAndRecord(level as RevocationLevel, target)
   return jsonReply(200, { revoked: true, level, target, count: 1 })
+}
+
+/**
+ * `GET /v1/audit/events` (`AuditHdl`, contract §4.9): query parameters read like Go's `r.URL.Query()`;
+ * `since` / `until` through `time.Parse(time.RFC3339, …)`, ignored when unparseable; `limit` / `offset`
+ * through `strconv.Atoi`, ignored (0) when unparseable. The answer echoes `offset` as parsed (negative
+ * included) and `limit` as parsed when > 0, else 100.
+ */
+const auditEvents: Handler = (core, req) => {
+  const claims = authenticate(core, req, 'admin:audit:*')
+  if (isReply(claims)) return claims
+  const q = parseGoQuery(req.query)
+  const time = (name: string) => {
+    const v = queryGet(q, name)
+    return v === '' ? null : parseGoRfc3339(v)
+  }
+  const atoi = (name: string) => {
+    const v = queryGet(q, name)
+    return v === '' ? 0n : (goAtoi(v) ?? 0n)
+  }
+  const filter: CompiledAuditFilter = {
+    agentId: queryGet(q, 'agent_id'),
+    taskId: queryGet(q, 'task_id'),
+    eventType: queryGet(q, 'event_type'),
+    outcome: queryGet(q, 'outcome'),
+    since: time('since'),
+    until: time('until'),
+  }
+  const limit = atoi('limit')
+  const offset = atoi('offset')
+  const { events, total } = core.audit.query(filter, { offset, limit })
+  return jsonReply(200, {
+    events,
+    total,
+    offset,
+    limit: limit <= 0n ? AUDIT_DEFAULT_LIMIT : limit,
+  })
 }
 
 const adminAuth: Handler = (core, req) => {
@@ -334,8 +438,8 @@ const updateApp: Handler = (core, req) => {
   }
   const id = req.params.id ?? ''
   try {
-    if (scopes.length > 0) core.updateAppScopes(id, scopes)
-    if (b.token_ttl !== undefined) core.updateAppTtl(id, int(b.token_ttl))
+    if (scopes.length > 0) core.updateAppScopes(id, scopes, claims.sub)
+    if (b.token_ttl !== undefined) core.updateAppTtl(id, int(b.token_ttl), claims.sub)
     return jsonReply(200, appJson(core.getApp(id)))
   } catch (e) {
     return fromError(req, e)
@@ -347,7 +451,7 @@ const deleteApp: Handler = (core, req) => {
   if (isReply(claims)) return claims
   const id = req.params.id ?? ''
   try {
-    core.deregisterApp(id)
+    core.deregisterApp(id, claims.sub)
   } catch (e) {
     return fromError(req, e)
   }
@@ -399,7 +503,7 @@ const health: Handler = (core) =>
     version: VERSION,
     uptime: Math.floor((core.config.now() - core.startedAt) / 1000),
     db_connected: true,
-    audit_events_count: 0,
+    audit_events_count: core.audit.size,
   })
 
 const jwks: Handler = (core) => jsonReply(200, { keys: [core.config.key.publicJwk] })
@@ -417,6 +521,7 @@ const ROUTES: readonly Route[] = [
   route('POST /v1/token/release', release),
   route('POST /v1/delegate', delegate),
   route('POST /v1/revoke', revoke),
+  route('GET /v1/audit/events', auditEvents),
   route('POST /v1/admin/auth', adminAuth),
   route('POST /v1/admin/launch-tokens', launchTokens('admin:launch-tokens:*')),
   route('POST /v1/app/launch-tokens', launchTokens('app:launch-tokens:*')),

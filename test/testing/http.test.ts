@@ -36,7 +36,7 @@ describe('global HTTP behaviour (contract §1)', () => {
       '/v1/health/',
       '/v1/admin/apps/',
       '/v1/admin/apps/a/b',
-      '/v1/audit/events',
+      '/v1/audit/events/',
       '/v1/metrics',
       '/',
     ]) {
@@ -67,8 +67,11 @@ describe('global HTTP behaviour (contract §1)', () => {
     const res = await call(broker.url, 'GET', '/v1/health')
     expect(res.headers.get('content-type')).toBe('application/json')
     expect(res.text).toMatch(
-      /^\{"status":"ok","version":"2\.0\.0","uptime":\d+,"db_connected":true,"audit_events_count":0\}\n$/,
+      /^\{"status":"ok","version":"2\.0\.0","uptime":\d+,"db_connected":true,"audit_events_count":\d+\}\n$/,
     )
+    // audit_events_count is the size of the audit log (here at least the sample app's registration)
+    expect(res.json.audit_events_count).toBe(broker.auditEvents().length)
+    expect(res.json.audit_events_count).toBeGreaterThan(0)
   })
 
   it('X-Request-ID is reused verbatim and echoed into problem bodies', async () => {
