@@ -28,10 +28,15 @@ export {
   PROBLEM_CONTENT_TYPE,
   problemResponse,
 } from './core/errors.js'
+export type { FeedTokenSource } from './core/feed-credential.js'
+export type { RevocationFeedOptions } from './core/feed-options.js'
+export { FEED_DEFAULTS } from './core/feed-options.js'
 export type { GuardMode, ScopeGuard, ScopeRequirement } from './core/guard.js'
 export { compileScopeGuard } from './core/guard.js'
 export type { AgentAuthOptions, ResolvedOptions, VerificationMode } from './core/options.js'
 export { DEFAULTS, resolveOptions } from './core/options.js'
+export type { RevocationFeedStats } from './core/revocation-feed.js'
+export type { PredicateCounts, RevocationLevel } from './core/revocation-predicates.js'
 export type { ParsedScope } from './core/scope.js'
 export { parseScope, scopeCovers, scopeIsSubset } from './core/scope.js'
 export type { ScopeTemplate } from './core/scope-template.js'

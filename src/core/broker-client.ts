@@ -12,6 +12,7 @@ import { Agent, type Dispatcher, request } from 'undici'
 import { type CircuitBreaker, createCircuitBreaker } from './circuit-breaker.js'
 import { type AgentWritClaims, parseClaims } from './claims.js'
 import { AgentAuthError } from './errors.js'
+import { readBoundedText } from './http-body.js'
 
 /** What the broker said about a token. */
 export type BrokerVerdict =
@@ -80,17 +81,9 @@ export function createBrokerClient(options: BrokerClientOptions): BrokerClient {
   }
 
   async function readBody(body: Dispatcher.ResponseData['body']): Promise<string> {
-    const chunks: Buffer[] = []
-    let size = 0
-    for await (const chunk of body) {
-      size += (chunk as Buffer).length
-      if (size > MAX_ANSWER_BYTES) {
-        body.destroy()
-        throw unavailable('answer_too_large')
-      }
-      chunks.push(chunk as Buffer)
-    }
-    return Buffer.concat(chunks).toString('utf8')
+    const text = await readBoundedText(body, MAX_ANSWER_BYTES)
+    if (text === null) throw unavailable('answer_too_large')
+    return text
   }
 
   const breaker =
@@ -206,7 +199,7 @@ export function isConnectionReset(err: unknown): boolean {
   return code === 'UND_ERR_SOCKET' || code === 'ECONNRESET' || code === 'EPIPE'
 }
 
-function isTimeout(err: unknown): boolean {
+export function isTimeout(err: unknown): boolean {
   const e = err as { name?: string; code?: string } | null
   return (
     e?.name === 'TimeoutError' ||
@@ -217,7 +210,7 @@ function isTimeout(err: unknown): boolean {
 }
 
 /** Keep only name/code/message of a transport error: undici errors never carry the request body. */
-function sanitize(err: unknown): Error {
+export function sanitize(err: unknown): Error {
   const e = err as { name?: string; code?: string; message?: string } | null
   const out = new Error(`${e?.name ?? 'Error'}${e?.code ? ` ${e.code}` : ''}: ${e?.message ?? String(err)}`)
   return out

@@ -44,6 +44,12 @@ export interface VerificationCacheOptions {
   max: number
   /** Clock in ms (also drives TTL expiry). */
   now: () => number
+  /**
+   * How old a positive entry may be when it is read, ms, asked at every read; an older one is
+   * dropped and not served. Default: no bound beyond its TTL. (The revocation feed shortens it
+   * while it lags.)
+   */
+  maxAgeMs?: () => number
 }
 
 /** SHA-256 of the token, base64url. The only form in which a token is ever used as a key. */
@@ -60,9 +66,11 @@ export class VerificationCache {
   readonly #lru: LRUCache<string, Entry>
   readonly #inflight = new Map<string, Promise<Lookup>>()
   readonly #now: () => number
+  readonly #maxAgeMs: (() => number) | undefined
 
   constructor(options: VerificationCacheOptions) {
     this.#now = options.now
+    this.#maxAgeMs = options.maxAgeMs
     this.#lru = new LRUCache<string, Entry>({
       max: options.max,
       // lru-cache reads this clock for TTL checks, so an injected clock drives expiry too.
@@ -85,12 +93,12 @@ export class VerificationCache {
   get(key: string): Lookup | undefined {
     const e = this.#lru.get(key)
     if (e === undefined) return undefined
-    return {
-      outcome: e.outcome,
-      hit: true,
-      ageMs: Math.max(0, this.#now() - e.storedAt),
-      expiresAt: e.expiresAt,
+    const ageMs = Math.max(0, this.#now() - e.storedAt)
+    if (this.#maxAgeMs !== undefined && e.outcome.valid && ageMs > this.#maxAgeMs()) {
+      this.#lru.delete(key)
+      return undefined
     }
+    return { outcome: e.outcome, hit: true, ageMs, expiresAt: e.expiresAt }
   }
 
   /**
@@ -132,6 +140,16 @@ export class VerificationCache {
   /** Drop one entry. */
   delete(key: string): void {
     this.#lru.delete(key)
+  }
+
+  /** Drop every positive entry whose claims `matches`. @returns how many were dropped. */
+  deleteWhere(matches: (claims: AgentWritClaims) => boolean): number {
+    const doomed: string[] = []
+    for (const [key, e] of this.#lru.entries()) {
+      if (e.outcome.valid && matches(e.outcome.claims)) doomed.push(key)
+    }
+    for (const key of doomed) this.#lru.delete(key)
+    return doomed.length
   }
 
   /** Drop everything. */

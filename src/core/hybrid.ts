@@ -75,6 +75,7 @@ export function createHybridStrategy(
       const checked = await local.verify(token, key, shape)
       return agree(checked, await remote.verify(token, key, shape))
     },
+    evictWhere: (matches) => (local.evictWhere?.(matches) ?? 0) + (remote.evictWhere?.(matches) ?? 0),
     async close(): Promise<void> {
       if (options.ownsParts !== true) return
       const results = await Promise.allSettled([local.close(), remote.close()])

@@ -165,6 +165,7 @@ export function createLocalStrategy(options: ResolvedOptions): ShapedStrategy {
         })
       }
     },
+    evictWhere: (matches) => cache.deleteWhere(matches),
     async close(): Promise<void> {
       closed = true
       keys.close()

@@ -6,6 +6,9 @@
 import type { JSONWebKeySet, JWK } from 'jose'
 import type { Dispatcher } from 'undici'
 import { DEFAULT_REALM, DEFAULT_RETRY_AFTER_SECONDS } from './errors.js'
+import { type RevocationFeedOptions, resolveFeedOptions } from './feed-options.js'
+import { bool, fail, httpUrl, intIn, nonEmptyString } from './option-checks.js'
+import type { ResolvedFeedOptions } from './revocation-feed.js'
 
 /** Verification mode. */
 export type VerificationMode = 'remote' | 'local' | 'hybrid'
@@ -119,6 +122,14 @@ export interface AgentAuthOptions {
   /** JWKS: maximum age of a fetched key set before it is refreshed, in ms. Default `600000` (10 min). */
   jwksMaxAgeMs?: number
 
+  /**
+   * A revocation feed from the broker's audit log: revocations and releases refused about a second
+   * after the broker records them, in every mode, with cached answers kept `cacheTtlMs`. Default:
+   * none (a revocation is seen within `cacheTtlMs` in remote/hybrid mode, never in local mode).
+   * @see RevocationFeedOptions
+   */
+  revocationFeed?: RevocationFeedOptions
+
   /** undici dispatcher for broker and JWKS requests. Default: a keep-alive pool owned by the verifier. */
   dispatcher?: Dispatcher
   /** Clock in milliseconds since the epoch. Default `Date.now`. Inject for tests. */
@@ -151,6 +162,7 @@ export interface ResolvedOptions {
   readonly clockToleranceSeconds: number
   readonly jwksCooldownMs: number
   readonly jwksMaxAgeMs: number
+  readonly revocationFeed: ResolvedFeedOptions | undefined
   readonly dispatcher: Dispatcher | undefined
   readonly now: () => number
 }
@@ -198,48 +210,10 @@ const KNOWN = new Set<string>([
   'clockToleranceSeconds',
   'jwksCooldownMs',
   'jwksMaxAgeMs',
+  'revocationFeed',
   'dispatcher',
   'now',
 ])
-
-function fail(option: string, expected: string, value: unknown): never {
-  const shown = typeof value === 'string' ? JSON.stringify(value) : String(value)
-  throw new TypeError(`agentwrit-verify: option "${option}" must be ${expected} (got ${shown})`)
-}
-
-function httpUrl(option: string, value: unknown): URL {
-  if (typeof value !== 'string' && !(value instanceof URL))
-    fail(option, 'an http(s) URL string or URL', value)
-  let url: URL
-  try {
-    url = new URL(String(value))
-  } catch {
-    fail(option, 'an http(s) URL', value)
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') fail(option, 'an http(s) URL', value)
-  if (url.username || url.password) fail(option, 'a URL without credentials', '<redacted>')
-  return url
-}
-
-function intIn(option: string, value: unknown, fallback: number, min: number, max: number): number {
-  if (value === undefined) return fallback
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    fail(option, `an integer from ${min} to ${max}`, value)
-  }
-  return value
-}
-
-function bool(option: string, value: unknown, fallback = false): boolean {
-  if (value === undefined) return fallback
-  if (typeof value !== 'boolean') fail(option, 'a boolean', value)
-  return value
-}
-
-function nonEmptyString(option: string, value: unknown): string | undefined {
-  if (value === undefined) return undefined
-  if (typeof value !== 'string' || value.length === 0) fail(option, 'a non-empty string', value)
-  return value
-}
 
 const DAY_MS = 86_400_000
 
@@ -376,6 +350,7 @@ export function resolveOptions(input: AgentAuthOptions | undefined): ResolvedOpt
     ),
     jwksCooldownMs: intIn('jwksCooldownMs', input.jwksCooldownMs, DEFAULTS.jwksCooldownMs, 0, DAY_MS),
     jwksMaxAgeMs: intIn('jwksMaxAgeMs', input.jwksMaxAgeMs, DEFAULTS.jwksMaxAgeMs, 1_000, 7 * DAY_MS),
+    revocationFeed: resolveFeedOptions(input.revocationFeed, broker),
     dispatcher,
     now: input.now ?? Date.now,
   })

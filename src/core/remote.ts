@@ -41,8 +41,17 @@ export function createRemoteStrategy(
     breakerCooldownMs: options.breakerCooldownMs,
     now: options.now,
   }),
+  /**
+   * How old a positive broker answer may be when it is used, ms, asked at every read. Default: no
+   * bound beyond `cacheTtlMs`. The revocation feed shortens it while it lags.
+   */
+  maxAnswerAgeMs?: () => number,
 ): RemoteStrategy {
-  const cache = new VerificationCache({ max: options.cacheMaxEntries, now: options.now })
+  const cache = new VerificationCache({
+    max: options.cacheMaxEntries,
+    now: options.now,
+    maxAgeMs: maxAnswerAgeMs,
+  })
   /**
    * Tokens whose broker check just failed (down, timeout, 5xx…): for a moment they are answered
    * 503 without asking again, so an outage does not turn every request into a broker call.
@@ -108,6 +117,7 @@ export function createRemoteStrategy(
       if (!lookup.outcome.valid) throw invalid('rejected_by_broker')
       return verifiedFrom(lookup.outcome.claims, lookup, 'broker')
     },
+    evictWhere: (matches) => cache.deleteWhere(matches),
     async close() {
       cache.clear()
       failures?.clear()

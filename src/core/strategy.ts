@@ -57,6 +57,11 @@ export interface TokenStrategy {
    * verifier answer a warm request without a promise.
    */
   peek?(key: string): VerifiedToken | undefined
+  /**
+   * Drop every cached positive answer whose claims `matches` (the revocation feed learned they
+   * lost trust). @returns how many were dropped.
+   */
+  evictWhere?(matches: (claims: AgentWritClaims) => boolean): number
   /** Release sockets, timers and caches. */
   close(): Promise<void>
 }

@@ -21,6 +21,7 @@ import { createHybridStrategy } from './hybrid.js'
 import { createLocalStrategy } from './local.js'
 import { type AgentAuthOptions, type ResolvedOptions, resolveOptions } from './options.js'
 import { createRemoteStrategy, type RemoteStrategy } from './remote.js'
+import { createRevocationFeed, type RevocationFeed, type RevocationFeedStats } from './revocation-feed.js'
 import type { VerifiedToken } from './strategy.js'
 import { createTokenShapeReader, type ShapedStrategy } from './token-shape.js'
 
@@ -46,6 +47,8 @@ export interface VerifierStats {
   readonly brokerCalls: number
   /** Entries in the remote result cache. */
   readonly cacheEntries: number
+  /** The revocation feed's state (lag, polls, predicates), when one is configured. */
+  readonly revocationFeed?: RevocationFeedStats
 }
 
 /** A configured verifier. Create one per application and share it between routes. */
@@ -72,8 +75,15 @@ export interface Verifier {
 export function createVerifier(input: AgentAuthOptions): Verifier {
   const options = resolveOptions(input)
   const { realm } = options
+  /** The revocation feed, when configured (created below, once the strategies exist). */
+  let feed: RevocationFeed | undefined
+  /** While the feed lags, broker answers older than its `laggingCacheTtlMs` are not used. */
+  const answerAge =
+    options.revocationFeed === undefined ? undefined : () => feed?.maxCacheAgeMs(options.now()) ?? 0
   const remote: RemoteStrategy | undefined =
-    options.mode === 'remote' || options.mode === 'hybrid' ? createRemoteStrategy(options) : undefined
+    options.mode === 'remote' || options.mode === 'hybrid'
+      ? createRemoteStrategy(options, undefined, answerAge)
+      : undefined
   const local: ShapedStrategy | undefined =
     options.mode === 'local' || options.mode === 'hybrid' ? createLocalStrategy(options) : undefined
   const strategy: ShapedStrategy =
@@ -87,6 +97,17 @@ export function createVerifier(input: AgentAuthOptions): Verifier {
    * that passed it). It remembers the last accepted header segment, so the header is decoded once.
    */
   const readShape = createTokenShapeReader(options)
+  if (options.revocationFeed !== undefined) {
+    feed = createRevocationFeed(options.revocationFeed, {
+      now: options.now,
+      timeoutMs: options.timeoutMs,
+      dispatcher: options.dispatcher,
+      // Cached answers that lost trust are dropped at once, in every mode.
+      onChange: (matches) => strategy.evictWhere?.(matches),
+    })
+  }
+  /** Whether a cached answer's age is bounded by the feed's lag (remote and hybrid: the broker can be asked). */
+  const lagBounded = feed !== undefined && remote !== undefined
   const infraCode = options.mode === 'local' ? 'key_source_unavailable' : 'broker_unavailable'
   const extractOptions = { maxTokenLength: options.maxTokenLength, realm }
 
@@ -162,11 +183,24 @@ export function createVerifier(input: AgentAuthOptions): Verifier {
   async function verifyJws(token: string, key: string, origin?: unknown): Promise<AgentIdentity> {
     let verified: VerifiedToken
     try {
-      verified = await strategy.verify(token, key, readShape(token))
+      const shape = readShape(token)
+      // A token the feed knows to be revoked is refused before any key lookup or broker call (its
+      // claims are unverified here, but they can only make us refuse).
+      assertNotRevoked(shape.claims)
+      // Local mode has no broker to know revocations: a cold check waits (at most timeoutMs) for
+      // the feed to have read the history once.
+      if (feed !== undefined && remote === undefined) await feed.whenSynced(options.timeoutMs)
+      verified = await strategy.verify(token, key, shape)
     } catch (err) {
       throw unexpected(err)
     }
+    assertNotRevoked(verified.claims)
     return identify(verified, origin)
+  }
+
+  /** 401 for claims the revocation feed knows the broker revoked or released. */
+  function assertNotRevoked(claims: AgentWritClaims): void {
+    if (feed?.revokes(claims)) throw invalid('revoked_per_feed')
   }
 
   /** The strategy's cached answer for a token key, if any (a cached refusal throws). */
@@ -191,7 +225,10 @@ export function createVerifier(input: AgentAuthOptions): Verifier {
     const key = tokenKey(token)
     // A cached answer first, as for authenticate(): its token passed the shape check already.
     const hit = peek(key)
-    if (hit !== undefined) return identify(hit, undefined)
+    if (hit !== undefined) {
+      assertNotRevoked(hit.claims)
+      return identify(hit, undefined)
+    }
     return verifyJws(token, key)
   }
 
@@ -203,6 +240,12 @@ export function createVerifier(input: AgentAuthOptions): Verifier {
    * dies with the connection and is never a cache key, a log line or an error; `close()` drops it.
    */
   let connections = new WeakMap<object, ConnectionMemo>()
+
+  /** A memo made before the feed's last change, or older than a lagging feed allows, is asked again. */
+  function memoTrusted(memo: ConnectionMemo, now: number): boolean {
+    if (memo.generation !== feed!.generation) return false
+    return !lagBounded || now - memo.storedAt <= feed!.maxCacheAgeMs(now)
+  }
 
   function memoFor(socket: object | null | undefined, token: string): ConnectionMemo {
     if (socket === undefined || socket === null) return newMemo(token)
@@ -229,9 +272,10 @@ export function createVerifier(input: AgentAuthOptions): Verifier {
     const token = readBearer(request.headers, request.rawHeaders, extractOptions)
     const memo = memoFor(request.socket, token)
     if (memo.base !== undefined) {
-      // Same token as the previous request on this connection, answer still within its cache TTL.
+      // Same token as the previous request on this connection, answer still within its cache TTL
+      // (and, with a revocation feed, nothing revoked since and not older than the feed allows).
       const now = options.now()
-      if (now < memo.until) {
+      if (now < memo.until && (feed === undefined || memoTrusted(memo, now))) {
         const cacheAgeMs = Math.max(0, now - memo.storedAt)
         return identityFrom(memo.base, { source: 'cache', cacheAgeMs }, origin)
       }
@@ -240,11 +284,13 @@ export function createVerifier(input: AgentAuthOptions): Verifier {
     const hit = peek(memo.key)
     // A cache entry only ever exists for a token that passed every syntax check.
     if (hit !== undefined) {
+      assertNotRevoked(hit.claims)
       const base = baseFor(hit.claims)
       if (hit.reusableUntil !== undefined) {
         memo.base = base
         memo.storedAt = options.now() - hit.cacheAgeMs
         memo.until = hit.reusableUntil
+        memo.generation = feed?.generation ?? 0
       }
       return identityFrom(base, hit, origin)
     }
@@ -274,10 +320,12 @@ export function createVerifier(input: AgentAuthOptions): Verifier {
     // (`{ ...verifier, authenticate }`) keeps the symbol but is asked through its own method.
     [kAuthenticateFast]: { authenticate, now: authenticateNow },
     stats(): VerifierStats {
-      return { brokerCalls: remote?.brokerCalls ?? 0, cacheEntries: remote?.cache.size ?? 0 }
+      const counters = { brokerCalls: remote?.brokerCalls ?? 0, cacheEntries: remote?.cache.size ?? 0 }
+      return feed === undefined ? counters : { ...counters, revocationFeed: feed.stats() }
     },
     async close() {
       connections = new WeakMap()
+      await feed?.close()
       await strategy.close()
       if (options.mode === 'hybrid') {
         // createHybridStrategy does not own its parts.
@@ -300,10 +348,12 @@ interface ConnectionMemo {
   storedAt: number
   /** Its cache entry's expiry (exclusive). */
   until: number
+  /** The revocation feed's generation when the answer was found (0 without a feed). */
+  generation: number
 }
 
 function newMemo(token: string): ConnectionMemo {
-  return { token, key: tokenKey(token), base: undefined, storedAt: 0, until: 0 }
+  return { token, key: tokenKey(token), base: undefined, storedAt: 0, until: 0, generation: 0 }
 }
 
 /**

@@ -1,0 +1,262 @@
+/**
+ * The revocation feed: the broker's audit log (`GET /v1/audit/events`, contract §4.9) turned into
+ * the broker's revocation predicates, so a verifier can keep answers for a minute and still refuse
+ * a revoked or released token about a second after the broker recorded it — in every mode.
+ *
+ * - At start it reads the whole history of `token_revoked` and `token_released` (revocations are
+ *   permanent predicates), then polls every `pollIntervalMs` with an offset cursor per event type,
+ *   so a poll reads only what is new. The three types are read together; cursors advance only when
+ *   all three pages were read and applied, so a failed poll is simply read again.
+ * - `token_revoked` → a predicate (jti, subject, task id, chain root); `token_released` → a jti;
+ *   `token_renewed` (which names only the new jti) → the subject's cached answers are dropped, so
+ *   remote and hybrid modes ask the broker again, which knows the predecessor is dead.
+ * - Every change bumps {@link RevocationFeed.generation} and calls `onChange` with a matcher, so
+ *   the verifier drops matching cached answers at once.
+ * - It only ever removes trust: a failed poll or an unreadable answer changes nothing but the lag.
+ *   While the last good poll started within `maxLagMs` the feed is current; otherwise
+ *   {@link RevocationFeed.maxCacheAgeMs} bounds the age of a cached answer to `laggingCacheTtlMs`.
+ */
+import type { Dispatcher } from 'undici'
+import { type AuditClient, createAuditClient, FeedCallError } from './audit-client.js'
+import {
+  AUDIT_PAGE_LIMIT,
+  type AuditEventFields,
+  FEED_EVENT_TYPES,
+  type FeedEventType,
+  feedUpdateOf,
+} from './audit-events.js'
+import type { AgentWritClaims } from './claims.js'
+import { createFeedCredential, type FeedTokenSource } from './feed-credential.js'
+import { type PredicateCounts, RevocationPredicates } from './revocation-predicates.js'
+
+/** The feed's settings after validation (see `revocationFeed` in the options). */
+export interface ResolvedFeedOptions {
+  readonly broker: URL
+  readonly token: FeedTokenSource | undefined
+  readonly adminSecret: string | undefined
+  readonly pollIntervalMs: number
+  readonly maxLagMs: number
+  readonly laggingCacheTtlMs: number
+}
+
+/** What the feed reports (in `verifier.stats().revocationFeed`). */
+export interface RevocationFeedStats {
+  /** The last good poll started within `maxLagMs`. */
+  readonly current: boolean
+  /** Time since the last good poll started, ms; `null` before the first one. */
+  readonly lagMs: number | null
+  /** The whole history has been read once. */
+  readonly synced: boolean
+  /** Good polls, failed polls. */
+  readonly polls: number
+  readonly failedPolls: number
+  /** Why the last poll failed (`status_503`, `timeout`, `bad_page`, …), `undefined` once one succeeded after it. */
+  readonly lastFailure: string | undefined
+  /** Events applied: revocations, releases, renewals. */
+  readonly revocations: number
+  readonly releases: number
+  readonly renewals: number
+  /** Sizes of the predicate sets. */
+  readonly predicates: PredicateCounts
+  /** Logins with the admin secret or renewals of the feed's own token. */
+  readonly credentialRenewals: number
+}
+
+export interface RevocationFeed {
+  /** Bumped on every change that can remove trust from a cached answer. */
+  readonly generation: number
+  /** Whether the broker revoked or released a token with these claims, as far as the feed knows. */
+  revokes(claims: AgentWritClaims): boolean
+  /** How old a cached broker answer may be now: unbounded while current, `laggingCacheTtlMs` otherwise. */
+  maxCacheAgeMs(now: number): number
+  /** Resolves once the history has been read, or after `timeoutMs`, whichever is first. */
+  whenSynced(timeoutMs: number): Promise<void>
+  stats(): RevocationFeedStats
+  close(): Promise<void>
+}
+
+export interface RevocationFeedDeps {
+  readonly now: () => number
+  /** Per-call timeout, ms. */
+  readonly timeoutMs: number
+  readonly dispatcher?: Dispatcher | undefined
+  /** Called after every change with a matcher of the claims that lost trust. */
+  readonly onChange: (matches: (claims: AgentWritClaims) => boolean) => void
+  /** Injected client (tests). */
+  readonly client?: AuditClient
+}
+
+/** New events of one type and the cursor after them. */
+interface TypeRead {
+  readonly type: FeedEventType
+  readonly events: readonly AuditEventFields[]
+  readonly cursor: number
+}
+
+export function createRevocationFeed(
+  settings: ResolvedFeedOptions,
+  deps: RevocationFeedDeps,
+): RevocationFeed {
+  const { now } = deps
+  const client =
+    deps.client ??
+    createAuditClient({ broker: settings.broker, timeoutMs: deps.timeoutMs, dispatcher: deps.dispatcher })
+  const credential = createFeedCredential({
+    token: settings.token,
+    adminSecret: settings.adminSecret,
+    client,
+    now,
+  })
+  const predicates = new RevocationPredicates()
+  const cursors: Record<FeedEventType, number | undefined> = {
+    token_revoked: 0,
+    token_released: 0,
+    // Renewals before start concern no cached answer: the cursor starts at the end of the log.
+    token_renewed: undefined,
+  }
+  let generation = 0
+  let lastGood: number | undefined
+  let polls = 0
+  let failedPolls = 0
+  let lastFailure: string | undefined
+  let revocations = 0
+  let releases = 0
+  let renewals = 0
+  let closed = false
+  let timer: NodeJS.Timeout | undefined
+  let inFlight: Promise<void> | undefined
+  let markSynced!: () => void
+  const synced = new Promise<void>((resolve) => {
+    markSynced = resolve
+  })
+
+  /** Every new event of `type` after its cursor, across pages. */
+  async function readNew(bearer: string, type: FeedEventType): Promise<TypeRead> {
+    const start = cursors[type]
+    if (start === undefined) {
+      const page = await client.events(bearer, type, 0)
+      return { type, events: [], cursor: page.total }
+    }
+    const events: AuditEventFields[] = []
+    let offset = start
+    for (;;) {
+      const page = await client.events(bearer, type, offset)
+      if (page.total < offset) {
+        // The log is shorter than what was read: another log (a new broker database). Read it
+        // from the start; predicates only grow, so reading old events again is harmless.
+        offset = 0
+        events.length = 0
+        continue
+      }
+      events.push(...page.events)
+      offset += page.events.length
+      if (page.events.length < AUDIT_PAGE_LIMIT || offset >= page.total) break
+    }
+    return { type, events, cursor: offset }
+  }
+
+  /** Apply what a poll read; `false` when an event could not be used (the poll then fails). */
+  function apply(reads: readonly TypeRead[]): boolean {
+    const updates = reads.flatMap((r) => r.events.map(feedUpdateOf))
+    if (updates.some((u) => u === null)) return false
+    let changed = false
+    const renewed = new Set<string>()
+    for (const u of updates) {
+      if (u === null) continue
+      if (u.kind === 'revoked') {
+        revocations++
+        changed = predicates.add(u.level, u.target) || changed
+      } else if (u.kind === 'released') {
+        releases++
+        changed = predicates.add('token', u.jti) || changed
+      } else {
+        renewals++
+        renewed.add(u.subject)
+        changed = true
+      }
+    }
+    for (const r of reads) cursors[r.type] = r.cursor
+    if (changed) {
+      generation++
+      deps.onChange((claims) => predicates.revokes(claims) || renewed.has(claims.sub))
+    }
+    return true
+  }
+
+  async function poll(): Promise<void> {
+    const started = now()
+    try {
+      const bearer = await credential.bearer()
+      const reads = await Promise.all(FEED_EVENT_TYPES.map((type) => readNew(bearer, type)))
+      if (closed) return
+      if (!apply(reads)) throw new FeedCallError('unreadable_event', 200)
+      lastGood = started
+      lastFailure = undefined
+      polls++
+      markSynced()
+    } catch (err) {
+      failedPolls++
+      const e = err instanceof FeedCallError ? err : new FeedCallError('unexpected_error')
+      lastFailure = e.reason
+      if (e.status === 401 || e.status === 403) credential.refused()
+    }
+  }
+
+  function schedule(delayMs: number): void {
+    if (closed) return
+    timer = setTimeout(run, Math.max(0, delayMs))
+    timer.unref()
+  }
+
+  function run(): void {
+    const started = now()
+    inFlight = poll().finally(() => {
+      inFlight = undefined
+      schedule(started + settings.pollIntervalMs - now())
+    })
+  }
+
+  run()
+
+  return {
+    get generation() {
+      return generation
+    },
+    revokes: (claims) => predicates.revokes(claims),
+    maxCacheAgeMs(at) {
+      return lastGood !== undefined && at - lastGood <= settings.maxLagMs
+        ? Number.POSITIVE_INFINITY
+        : settings.laggingCacheTtlMs
+    },
+    whenSynced(timeoutMs) {
+      let t: NodeJS.Timeout | undefined
+      const timeout = new Promise<void>((resolve) => {
+        t = setTimeout(resolve, timeoutMs)
+        t.unref()
+      })
+      return Promise.race([synced, timeout]).finally(() => clearTimeout(t))
+    },
+    stats() {
+      const at = now()
+      return {
+        current: lastGood !== undefined && at - lastGood <= settings.maxLagMs,
+        lagMs: lastGood === undefined ? null : Math.max(0, at - lastGood),
+        synced: cursors.token_renewed !== undefined && lastGood !== undefined,
+        polls,
+        failedPolls,
+        lastFailure,
+        revocations,
+        releases,
+        renewals,
+        predicates: predicates.counts,
+        credentialRenewals: credential.renewals,
+      }
+    },
+    async close() {
+      closed = true
+      if (timer !== undefined) clearTimeout(timer)
+      await client.close()
+      await inFlight
+    },
+  }
+}
