@@ -60,14 +60,16 @@ export const LEVELS: readonly {
 /**
  * The expected status of every probe: `initial.<holder>`, then per level
  * `<level>.immediate.<holder>` and `<level>.after.<holder>`. Immediately after a revocation the
- * newly revoked token is still served (200, from the cache); after the bound it is 401.
+ * newly revoked token is still served (200, from the cache); after the bound it is 401. With the
+ * revocation feed (`withFeed`) there is no "immediate" probe: the responder measures instead how
+ * soon the service refuses.
  */
-export function incidentExpected(): Record<string, number> {
+export function incidentExpected(withFeed = false): Record<string, number> {
   const expected: Record<string, number> = {}
   for (const h of HOLDERS) expected[`initial.${h}`] = 200
   const dead = new Set<Holder>()
   for (const { level, affected } of LEVELS) {
-    for (const h of HOLDERS) expected[`${level}.immediate.${h}`] = dead.has(h) ? 401 : 200
+    if (!withFeed) for (const h of HOLDERS) expected[`${level}.immediate.${h}`] = dead.has(h) ? 401 : 200
     for (const h of affected) dead.add(h)
     for (const h of HOLDERS) expected[`${level}.after.${h}`] = dead.has(h) ? 401 : 200
   }
@@ -81,6 +83,11 @@ export interface IncidentResponseResult {
   readonly sources: Readonly<Record<string, string>>
   /** The broker's `count` for each level (always 1). */
   readonly counts: Readonly<Record<string, number>>
+  /**
+   * With the revocation feed: per level, ms from the revoke call's return until every newly
+   * revoked token was refused by the service.
+   */
+  readonly refusedAfterMs: Readonly<Record<string, number>>
 }
 
 interface Probe {
@@ -92,18 +99,22 @@ interface Probe {
 /**
  * Run the incident response against the partition service at `serviceUrl`.
  * @param cacheTtlMs - the service's `cacheTtlMs`: how long a revoked token may still be served
+ * @param feed - the service runs a revocation feed: instead of waiting out the cache bound, the
+ *   responder measures how soon each revoked token is refused (it gives up after `giveUpMs`)
  */
 export async function runIncidentResponse(options: {
   broker: DevBroker
   serviceUrl: string
   cacheTtlMs: number
+  feed?: { readonly giveUpMs: number }
   log?: Log
 }): Promise<IncidentResponseResult> {
-  const { broker, serviceUrl, cacheTtlMs } = options
+  const { broker, serviceUrl, cacheTtlMs, feed } = options
   const log = options.log ?? (() => {})
   const statuses: Record<string, number> = {}
   const sources: Record<string, string> = {}
   const counts: Record<string, number> = {}
+  const refusedAfterMs: Record<string, number> = {}
 
   // ── Phase 1: a running system ──
   log('Phase 1: Creating agents (simulating a running system)')
@@ -176,6 +187,21 @@ export async function runIncidentResponse(options: {
     })
   }
 
+  /** Probe the newly revoked tokens until the service refuses them all; ms since the call. */
+  const untilRefused = async (affected: readonly Holder[], giveUpMs: number): Promise<number> => {
+    const start = Date.now()
+    for (;;) {
+      const answers = await Promise.all(
+        affected.map((h) =>
+          callService(serviceUrl, probes[h].token, probes[h].method, probes[h].path, undefined),
+        ),
+      )
+      const elapsed = Date.now() - start
+      if (answers.every((a) => a.status === 401) || elapsed > giveUpMs) return elapsed
+      await sleep(25)
+    }
+  }
+
   log('  Initial state (all served by the protected service):')
   await probeAll('initial', [])
   log('')
@@ -214,11 +240,17 @@ export async function runIncidentResponse(options: {
       log("        token (and chain-child's own) stay valid (contract §8, §15.3).")
     }
     log('')
-    log('  Immediately after revoke (the service may still answer from its cache):')
-    await probeAll(`${level}.immediate`, affected)
-    const wait = cacheTtlMs + 100
-    await sleep(wait)
-    log(`  After ${wait} ms (> cacheTtlMs ${cacheTtlMs}, the revocation-staleness bound):`)
+    if (feed === undefined) {
+      log('  Immediately after revoke (the service may still answer from its cache):')
+      await probeAll(`${level}.immediate`, affected)
+      const wait = cacheTtlMs + 100
+      await sleep(wait)
+      log(`  After ${wait} ms (> cacheTtlMs ${cacheTtlMs}, the revocation-staleness bound):`)
+    } else {
+      const ms = await untilRefused(affected, feed.giveUpMs)
+      refusedAfterMs[level] = ms
+      log(`  Refused by the service ${ms} ms after the revoke (its cache keeps answers ${cacheTtlMs} ms):`)
+    }
     await probeAll(`${level}.after`, affected)
     log('')
   }
@@ -226,5 +258,5 @@ export async function runIncidentResponse(options: {
   for (const h of ['archiver', 'chain-root', 'chain-child'] as const)
     await broker.release(agents[h].accessToken)
   log('Surviving agents released.')
-  return { statuses, sources, counts }
+  return { statuses, sources, counts, refusedAfterMs }
 }

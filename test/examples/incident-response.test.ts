@@ -5,6 +5,7 @@ import {
   LEVELS,
   runIncidentResponse,
 } from '../../examples/incident-response/agent.js'
+import { FEED_REFUSAL_BOUND_MS } from '../../examples/incident-response/scenario.js'
 import { buildPartitionService } from '../../examples/incident-response/service.js'
 import { type Listening, listen } from '../../examples/shared.js'
 import { type DevBroker, startDevBroker } from '../../src/testing/index.js'
@@ -77,5 +78,39 @@ describe('example: incident response (scenario 07)', () => {
     expect(trace).toContain('reader      GET /data/partition-1  → 401 invalid_token   ← revoked')
     expect(trace).toContain('the scenario document shows count: 2')
     expect(trace).toContain("chain-root's own")
+  })
+
+  it('with the revocation feed, a service caching for a minute refuses each revoked token within about a second', async () => {
+    const feedBroker = await startDevBroker()
+    const feedService = buildPartitionService({
+      broker: feedBroker.url,
+      cacheTtlMs: 60_000,
+      revocationFeed: { token: () => feedBroker.adminToken() },
+    })
+    const feedServer = await listen(feedService)
+    try {
+      const lines: string[] = []
+      const result = await runIncidentResponse({
+        broker: feedBroker,
+        serviceUrl: feedServer.url,
+        cacheTtlMs: 60_000,
+        feed: { giveUpMs: 2 * FEED_REFUSAL_BOUND_MS },
+        log: (l) => lines.push(l),
+      })
+      expect(result.statuses).toEqual(incidentExpected(true))
+      for (const { level } of LEVELS) {
+        expect(result.refusedAfterMs[level], level).toBeLessThanOrEqual(FEED_REFUSAL_BOUND_MS)
+      }
+      // The tokens no revocation touched are still served from the one-minute cache.
+      for (const h of ['archiver', 'chain-root', 'chain-child'] as const) {
+        expect(result.statuses[`chain.after.${h}`]).toBe(200)
+        expect(result.sources[`chain.after.${h}`]).toBe('cache')
+      }
+      expect(lines.join('\n')).toMatch(/Refused by the service \d+ ms after the revoke/)
+    } finally {
+      await feedServer.close()
+      await feedService.close()
+      await feedBroker.close()
+    }
   })
 })
