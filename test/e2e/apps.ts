@@ -40,13 +40,13 @@ export const ORCHESTRATORS = /^spiffe:\/\/agentwrit\.local\/agent\/release-orche
 /** `read:data:customer-<id>` computed by a function, to exercise the function form. */
 const computedScope = (id: unknown) => `read:data:customer-${String(id)}`
 
-function listen(server: Server): Promise<string> {
+export function listen(server: Server): Promise<string> {
   return new Promise((resolve) => {
     server.listen(0, '127.0.0.1', () => resolve(`http://127.0.0.1:${(server.address() as AddressInfo).port}`))
   })
 }
 
-function closeServer(server: Server): Promise<void> {
+export function closeServer(server: Server): Promise<void> {
   return new Promise((resolve) => {
     server.closeAllConnections()
     server.close(() => resolve())

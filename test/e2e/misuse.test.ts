@@ -4,7 +4,7 @@
  * row that is not a 200, the handler must not have run. A new adapter adds a builder here and
  * meets the same rows.
  */
-import { createServer, type Server } from 'node:http'
+import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import Router from '@koa/router'
 import express from 'express'
@@ -18,7 +18,7 @@ import * as ko from '../../src/koa.js'
 import { type DevBroker, startDevBroker } from '../../src/testing/index.js'
 import { createStandardAgents } from '../helpers/agents.js'
 import { send } from '../helpers/http.js'
-import { ADAPTERS, type AdapterName } from './apps.js'
+import { ADAPTERS, type AdapterName, closeServer, listen } from './apps.js'
 
 /** In what order the app declares authentication and the guarded route. */
 type Order =
@@ -329,19 +329,6 @@ interface Built {
   readonly url: string
   readonly reached: () => number
   close(): Promise<void>
-}
-
-function listen(server: Server): Promise<string> {
-  return new Promise((resolve) => {
-    server.listen(0, '127.0.0.1', () => resolve(`http://127.0.0.1:${(server.address() as AddressInfo).port}`))
-  })
-}
-
-function closeServer(server: Server): Promise<void> {
-  return new Promise((resolve) => {
-    server.closeAllConnections()
-    server.close(() => resolve())
-  })
 }
 
 function authInput(setup: Setup, broker: DevBroker, real: Verifier) {
