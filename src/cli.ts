@@ -9,6 +9,9 @@
  * - `agentwrit-verify token --scope <s>…`: register an agent at any broker over HTTP, as the app from
  *   `AGENTWRIT_BROKER_URL` / `AGENTWRIT_CLIENT_ID` / `AGENTWRIT_CLIENT_SECRET` (the lines `dev-broker`
  *   prints) or the matching flags, and print its access token alone (`src/cli/token-command.ts`).
+ * - `agentwrit-verify audit-token`: as the admin from `AGENTWRIT_BROKER_URL` / `AGENTWRIT_ADMIN_SECRET`
+ *   (or the flags), register a watcher agent and delegate it `admin:audit:*` alone, and print that
+ *   token: the credential of a revocation feed (`src/cli/audit-token-command.ts`).
  * - `agentwrit-verify inspect [token|-]`: decode a token's header and claims without verification and
  *   print a summary, optionally asking a broker whether it is valid (`src/cli/inspect-command.ts`).
  *
@@ -17,6 +20,7 @@
  */
 import { readFileSync } from 'node:fs'
 import { parse, UsageError } from './cli/args.js'
+import { auditTokenCommand } from './cli/audit-token-command.js'
 import { inspectCommand } from './cli/inspect-command.js'
 import { tokenCommand } from './cli/token-command.js'
 import { publicJwkFromSigningKey } from './core/public-jwk.js'
@@ -28,6 +32,9 @@ Commands:
   dev-broker   Run an in-process AgentWrit development broker on 127.0.0.1
   token        Register an agent at a broker and print its access token
                (env AGENTWRIT_BROKER_URL, AGENTWRIT_CLIENT_ID, AGENTWRIT_CLIENT_SECRET)
+  audit-token  Mint a renewable token that can only read the audit log, for a revocation
+               feed, so the admin secret stays out of it
+               (env AGENTWRIT_BROKER_URL, AGENTWRIT_ADMIN_SECRET)
   inspect      Decode a token (header, kind, scopes, times, delegation chain) without
                verifying it; --broker <url> also asks the broker whether it is valid
   jwk          Print the public JWK / JWKS of a broker signing key (PKCS#8 PEM)
@@ -172,6 +179,9 @@ async function main(argv: string[]): Promise<number> {
         return 0
       case 'token':
         await tokenCommand(rest, process.env)
+        return 0
+      case 'audit-token':
+        await auditTokenCommand(rest, process.env)
         return 0
       case 'inspect':
         return await inspectCommand(rest)

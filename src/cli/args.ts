@@ -34,3 +34,38 @@ export function timeoutMs(value: string | undefined, defaultSeconds: number): nu
   }
   return Math.round(n * 1000)
 }
+
+/** A flag, else a non-empty environment variable, else `undefined`. */
+export function setting(flag: string | undefined, env: string | undefined): string | undefined {
+  if (flag !== undefined) return flag
+  return env === undefined || env === '' ? undefined : env
+}
+
+/** A SPIFFE path segment as the broker builds them (contract §5). */
+const SEGMENT = /^[A-Za-z0-9._-]+$/
+
+/** `--orch-id` / `--task-id`: a SPIFFE path segment, `[A-Za-z0-9._-]+`, not `.` or `..`. */
+export function segment(value: string, flag: string): string {
+  if (!SEGMENT.test(value) || value === '.' || value === '..') {
+    throw new UsageError(
+      `${flag}: expected a SPIFFE path segment ([A-Za-z0-9._-]+), got ${JSON.stringify(value)}`,
+    )
+  }
+  return value
+}
+
+/** `--ttl <seconds>`: a whole number of seconds ≥ 1, or `undefined` when absent. */
+export function wholeSeconds(value: string | undefined, flag = '--ttl'): number | undefined {
+  if (value === undefined) return undefined
+  if (!/^\d+$/.test(value) || Number(value) < 1 || !Number.isSafeInteger(Number(value))) {
+    throw new UsageError(`${flag}: expected a whole number of seconds ≥ 1, got ${JSON.stringify(value)}`)
+  }
+  return Number(value)
+}
+
+/** `message` with every secret of 4 characters or more replaced by `***`. */
+export function redact(message: string, secrets: readonly string[]): string {
+  let out = message
+  for (const s of secrets) if (s.length >= 4) out = out.split(s).join('***')
+  return out
+}

@@ -4,10 +4,17 @@
  * name the broker URL (without any user:password part) but never a request body, a secret or a token.
  */
 import { Agent, request } from 'undici'
+import { isTimeout } from '../core/broker-client.js'
 import { UsageError } from './args.js'
 
 /** Default deadline of one broker call (connect + headers + body), seconds. */
 export const DEFAULT_TIMEOUT_SECONDS = 10
+
+/**
+ * The broker could not be talked to (refused or lost connection, deadline, oversized answer), as
+ * opposed to a broker that answered with a refusal. Still a {@link UsageError} (exit 2).
+ */
+export class BrokerUnreachableError extends UsageError {}
 
 /** Largest answer read from the broker, bytes. */
 const MAX_ANSWER_BYTES = 1 << 20
@@ -54,15 +61,6 @@ function displayOf(url: URL): string {
   return `${url.protocol}//${url.host}${url.pathname === '/' ? '' : url.pathname.replace(/\/$/, '')}`
 }
 
-function isTimeout(err: unknown): boolean {
-  const e = err as { name?: string; code?: string } | null
-  return (
-    e?.name === 'TimeoutError' ||
-    e?.code === 'UND_ERR_HEADERS_TIMEOUT' ||
-    e?.code === 'UND_ERR_BODY_TIMEOUT' ||
-    e?.code === 'UND_ERR_CONNECT_TIMEOUT'
-  )
-}
 
 /** The most telling short reason of a transport error (`ECONNREFUSED`, a TLS error code…). */
 function reasonOf(err: unknown): string {
@@ -108,9 +106,11 @@ export function brokerHttp(broker: URL, timeoutMs: number): BrokerHttp {
       })
     } catch (err) {
       if (isTimeout(err) || signal.aborted) {
-        throw new UsageError(`the broker at ${display} did not answer ${endpoint} within ${seconds}`)
+        throw new BrokerUnreachableError(
+          `the broker at ${display} did not answer ${endpoint} within ${seconds}`,
+        )
       }
-      throw new UsageError(`cannot reach the broker at ${display} (${reasonOf(err)})`)
+      throw new BrokerUnreachableError(`cannot reach the broker at ${display} (${reasonOf(err)})`)
     }
     const chunks: Buffer[] = []
     let size = 0
@@ -119,16 +119,18 @@ export function brokerHttp(broker: URL, timeoutMs: number): BrokerHttp {
         size += (chunk as Buffer).length
         if (size > MAX_ANSWER_BYTES) {
           res.body.destroy()
-          throw new UsageError(`the broker at ${display} sent an oversized answer to ${endpoint}`)
+          throw new BrokerUnreachableError(`the broker at ${display} sent an oversized answer to ${endpoint}`)
         }
         chunks.push(chunk as Buffer)
       }
     } catch (err) {
       if (err instanceof UsageError) throw err
       if (isTimeout(err) || signal.aborted) {
-        throw new UsageError(`the broker at ${display} did not answer ${endpoint} within ${seconds}`)
+        throw new BrokerUnreachableError(
+          `the broker at ${display} did not answer ${endpoint} within ${seconds}`,
+        )
       }
-      throw new UsageError(`lost the connection to the broker at ${display} (${reasonOf(err)})`)
+      throw new BrokerUnreachableError(`lost the connection to the broker at ${display} (${reasonOf(err)})`)
     }
     const text = Buffer.concat(chunks).toString('utf8')
     let json: unknown
@@ -158,4 +160,11 @@ export function brokerReason(answer: BrokerAnswer): string {
   const detail = typeof j?.detail === 'string' && j.detail !== '' ? j.detail : undefined
   const code = typeof j?.error_code === 'string' && j.error_code !== '' ? ` ${j.error_code}` : ''
   return detail === undefined ? `HTTP ${answer.status}` : `${answer.status}${code}: ${detail}`
+}
+
+/** A broker answer the command cannot use (wrong status or shape), with the broker's reason. */
+export function unexpectedAnswer(http: BrokerHttp, endpoint: string, answer: BrokerAnswer): UsageError {
+  return new UsageError(
+    `unexpected answer from the broker at ${http.display} to ${endpoint}: ${brokerReason(answer)}`,
+  )
 }

@@ -13,14 +13,14 @@
  */
 import { generateKeyPairSync, randomBytes, sign } from 'node:crypto'
 import { parseScope } from '../core/scope.js'
-import { parse, timeoutMs, UsageError } from './args.js'
+import { parse, redact, segment, setting, timeoutMs, UsageError, wholeSeconds } from './args.js'
 import {
-  type BrokerAnswer,
   type BrokerHttp,
   brokerHttp,
   brokerReason,
   DEFAULT_TIMEOUT_SECONDS,
   parseBrokerUrl,
+  unexpectedAnswer,
 } from './broker-http.js'
 
 export const TOKEN_HELP = `Usage: agentwrit-verify token --scope <scope> [--scope <scope>…] [options]
@@ -60,34 +60,8 @@ credentials, scope outside the app's ceiling, rate limit) or broker unreachable 
 on stderr.
 `
 
-/** A SPIFFE path segment as the broker builds them (contract §5). */
-const SEGMENT = /^[A-Za-z0-9._-]+$/
-
-function segment(value: string, flag: string): string {
-  if (!SEGMENT.test(value) || value === '.' || value === '..') {
-    throw new UsageError(
-      `${flag}: expected a SPIFFE path segment ([A-Za-z0-9._-]+), got ${JSON.stringify(value)}`,
-    )
-  }
-  return value
-}
-
-function ttlOf(value: string | undefined): number | undefined {
-  if (value === undefined) return undefined
-  if (!/^\d+$/.test(value) || Number(value) < 1 || !Number.isSafeInteger(Number(value))) {
-    throw new UsageError(`--ttl: expected a whole number of seconds ≥ 1, got ${JSON.stringify(value)}`)
-  }
-  return Number(value)
-}
-
-/** A flag, else a non-empty environment variable, else `undefined`. */
-function setting(flag: string | undefined, env: string | undefined): string | undefined {
-  if (flag !== undefined) return flag
-  return env === undefined || env === '' ? undefined : env
-}
-
 /** `exp` and `scope` of a JWT, read without verification (for `--json`); `{}` if unreadable. */
-function claimsOf(token: string): { exp?: number; scope?: string[] } {
+export function claimsOf(token: string): { exp?: number; scope?: string[] } {
   try {
     const c = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as {
       exp?: unknown
@@ -102,7 +76,8 @@ function claimsOf(token: string): { exp?: number; scope?: string[] } {
   }
 }
 
-function str(v: unknown): string | undefined {
+/** A non-empty string, else `undefined`. */
+export function str(v: unknown): string | undefined {
   return typeof v === 'string' && v !== '' ? v : undefined
 }
 
@@ -157,7 +132,7 @@ export async function tokenCommand(args: string[], env: NodeJS.ProcessEnv): Prom
     (values['task-id'] as string | undefined) ?? `cli-${randomBytes(4).toString('hex')}`,
     '--task-id',
   )
-  const ttl = ttlOf(values.ttl as string | undefined)
+  const ttl = wholeSeconds(values.ttl as string | undefined)
   const http = brokerHttp(broker, timeoutMs(values.timeout as string | undefined, DEFAULT_TIMEOUT_SECONDS))
   const secrets = [clientSecret as string]
   try {
@@ -198,12 +173,6 @@ export async function tokenCommand(args: string[], env: NodeJS.ProcessEnv): Prom
   }
 }
 
-function redact(message: string, secrets: readonly string[]): string {
-  let out = message
-  for (const s of secrets) if (s.length >= 4) out = out.split(s).join('***')
-  return out
-}
-
 interface RegisterInput {
   clientId: string
   clientSecret: string
@@ -213,12 +182,6 @@ interface RegisterInput {
   ttl: number | undefined
   /** Grows with every token obtained on the way, for redaction. */
   secrets: string[]
-}
-
-function unexpected(http: BrokerHttp, endpoint: string, answer: BrokerAnswer): UsageError {
-  return new UsageError(
-    `unexpected answer from the broker at ${http.display} to ${endpoint}: ${brokerReason(answer)}`,
-  )
 }
 
 async function register(
@@ -241,16 +204,53 @@ async function register(
     )
   }
   const appToken = str((auth.json as { access_token?: unknown } | undefined)?.access_token)
-  if (auth.status !== 200 || appToken === undefined) throw unexpected(http, 'POST /v1/app/auth', auth)
+  if (auth.status !== 200 || appToken === undefined) throw unexpectedAnswer(http, 'POST /v1/app/auth', auth)
   input.secrets.push(appToken)
 
-  // 2. Launch token within the app's ceiling (contract §4.11).
-  const lt = await http.call('POST', '/v1/app/launch-tokens', {
+  return registerAgent(http, {
+    launchTokenPath: '/v1/app/launch-tokens',
     bearer: appToken,
+    allowedScope: input.scopes,
+    maxTtl: input.ttl,
+    orchId: input.orchId,
+    taskId: input.taskId,
+    secrets: input.secrets,
+  })
+}
+
+/** What {@link registerAgent} needs. */
+export interface RegisterAgentInput {
+  /** `/v1/app/launch-tokens` (app token) or `/v1/admin/launch-tokens` (admin token), contract §4.11. */
+  launchTokenPath: '/v1/app/launch-tokens' | '/v1/admin/launch-tokens'
+  /** The app or admin token that creates the launch token. */
+  bearer: string
+  /** The launch token's `allowed_scope`, also the agent's `requested_scope`. */
+  allowedScope: string[]
+  /** The launch token's `max_ttl`, i.e. the agent token's lifetime; `undefined`: the broker's (300 s). */
+  maxTtl: number | undefined
+  orchId: string
+  taskId: string
+  /** Grows with every token obtained on the way, for redaction. */
+  secrets: string[]
+}
+
+/**
+ * Register a fresh agent (contract §4.11, §4.2, §4.3): launch token (single use) → challenge →
+ * `POST /v1/register` with a new Ed25519 key and the signed nonce.
+ * @throws UsageError naming the step the broker refused, never carrying a token
+ */
+export async function registerAgent(
+  http: BrokerHttp,
+  input: RegisterAgentInput,
+): Promise<{ accessToken: string; agentId: string; expiresIn: number }> {
+  // 1. Launch token (contract §4.11); for an app, within its ceiling.
+  const ltEndpoint = `POST ${input.launchTokenPath}`
+  const lt = await http.call('POST', input.launchTokenPath, {
+    bearer: input.bearer,
     body: {
       agent_name: input.taskId,
-      allowed_scope: input.scopes,
-      ...(input.ttl === undefined ? {} : { max_ttl: input.ttl }),
+      allowed_scope: input.allowedScope,
+      ...(input.maxTtl === undefined ? {} : { max_ttl: input.maxTtl }),
       single_use: true,
     },
   })
@@ -258,15 +258,15 @@ async function register(
     throw new UsageError(`the broker at ${http.display} refused the scope: ${brokerReason(lt)}`)
   }
   const launchToken = str((lt.json as { launch_token?: unknown } | undefined)?.launch_token)
-  if (lt.status !== 201 || launchToken === undefined) throw unexpected(http, 'POST /v1/app/launch-tokens', lt)
+  if (lt.status !== 201 || launchToken === undefined) throw unexpectedAnswer(http, ltEndpoint, lt)
   input.secrets.push(launchToken)
 
-  // 3. Challenge nonce (contract §4.2).
+  // 2. Challenge nonce (contract §4.2).
   const ch = await http.call('GET', '/v1/challenge')
   const nonce = str((ch.json as { nonce?: unknown } | undefined)?.nonce)
-  if (ch.status !== 200 || nonce === undefined) throw unexpected(http, 'GET /v1/challenge', ch)
+  if (ch.status !== 200 || nonce === undefined) throw unexpectedAnswer(http, 'GET /v1/challenge', ch)
 
-  // 4. Registration with a fresh key: proof of possession over the hex-decoded nonce (contract §4.3).
+  // 3. Registration with a fresh key: proof of possession over the hex-decoded nonce (contract §4.3).
   const { privateKey, publicKey } = generateKeyPairSync('ed25519')
   const rawPublic = Buffer.from(publicKey.export({ format: 'jwk' }).x as string, 'base64url')
   const nonceBytes = /^(?:[0-9a-fA-F]{2})+$/.test(nonce)
@@ -280,7 +280,7 @@ async function register(
       signature: sign(null, nonceBytes, privateKey).toString('base64'),
       orch_id: input.orchId,
       task_id: input.taskId,
-      requested_scope: input.scopes,
+      requested_scope: input.allowedScope,
     },
   })
   if (reg.status === 403) {
@@ -294,6 +294,7 @@ async function register(
       `the broker at ${http.display} refused the registration (POST /v1/register: ${brokerReason(reg)})`,
     )
   }
+  input.secrets.push(accessToken)
   return {
     accessToken,
     agentId,
