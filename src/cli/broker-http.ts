@@ -61,7 +61,6 @@ function displayOf(url: URL): string {
   return `${url.protocol}//${url.host}${url.pathname === '/' ? '' : url.pathname.replace(/\/$/, '')}`
 }
 
-
 /** The most telling short reason of a transport error (`ECONNREFUSED`, a TLS error code…). */
 function reasonOf(err: unknown): string {
   const e = err as { code?: unknown; message?: unknown; cause?: { code?: unknown; message?: unknown } } | null

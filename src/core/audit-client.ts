@@ -56,6 +56,8 @@ export function createAuditClient(options: AuditClientOptions): AuditClient {
       ? new Agent({ keepAliveTimeout: 10_000, connections: 4, connect: { timeout: options.timeoutMs } })
       : undefined
   const dispatcher = options.dispatcher ?? owned!
+  /** Aborts every call on close, also on a dispatcher the client does not own. */
+  const closing = new AbortController()
 
   async function call(
     method: 'GET' | 'POST',
@@ -72,7 +74,7 @@ export function createAuditClient(options: AuditClientOptions): AuditClient {
         dispatcher,
         headers,
         body: init.body === undefined ? undefined : JSON.stringify(init.body),
-        signal: AbortSignal.timeout(options.timeoutMs),
+        signal: AbortSignal.any([AbortSignal.timeout(options.timeoutMs), closing.signal]),
         headersTimeout: options.timeoutMs,
         bodyTimeout: options.timeoutMs,
       })
@@ -128,6 +130,7 @@ export function createAuditClient(options: AuditClientOptions): AuditClient {
     },
     async close() {
       // A poll in flight is abandoned (it fails, and nothing is applied after close).
+      closing.abort()
       if (owned) await owned.destroy()
     },
   }

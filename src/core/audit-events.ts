@@ -61,7 +61,8 @@ const RENEWED = /^token renewed for agent=(\S+) new_jti=\S+$/
 
 /**
  * What an event means for the feed, or `null` when it names nothing usable. A revocation whose
- * level cannot be read but whose target can is recorded at every level (fail closed).
+ * level cannot be read (or whose detail names another target than `agent_id`) but whose target can
+ * is recorded at every level (fail closed).
  */
 export function feedUpdateOf(event: AuditEventFields): FeedUpdate | null {
   const agent = event.agent_id ?? ''
@@ -69,14 +70,14 @@ export function feedUpdateOf(event: AuditEventFields): FeedUpdate | null {
     case 'token_revoked': {
       const m = REVOKED.exec(event.detail)
       const level = m?.[1]
-      const target = m?.[2] || agent
+      const named = m?.[2] ?? ''
+      // `agent_id` is the target verbatim; the detail is sanitised by the broker (a target holding
+      // `secret`, `password`… before a `: ` is partly redacted there), so it is only the fallback.
+      const target = agent || named
       if (target === '') return null
       return {
         kind: 'revoked',
-        level:
-          level !== undefined && isRevocationLevel(level) && (agent === '' || agent === target)
-            ? level
-            : undefined,
+        level: level !== undefined && isRevocationLevel(level) && named === target ? level : undefined,
         target,
       }
     }

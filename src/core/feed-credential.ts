@@ -3,9 +3,14 @@
  * three forms:
  * - a token given directly: renewed with `POST /v1/token/renew` once three quarters of its
  *   lifetime have passed (the broker's renewal keeps scope and lifetime; the predecessor dies);
- * - a function returning one: called before every poll (cache in it what you like);
+ * - a function returning one: called before every poll (cache in it what you like), bounded by the
+ *   feed's call timeout;
  * - the admin secret: `POST /v1/admin/auth`, again when three quarters of the admin token's
  *   lifetime have passed, or when the broker refused it.
+ *
+ * A due renewal is done before the poll that needs the token, not beside it: the broker revokes a
+ * renewed token at once, so a read still in flight with it would be refused. When the renewal
+ * fails, the current token is used until it expires.
  */
 import type { AuditClient, IssuedToken } from './audit-client.js'
 import { FeedCallError } from './audit-client.js'
@@ -16,8 +21,11 @@ export type FeedTokenSource = string | (() => string | Promise<string>)
 export interface FeedCredential {
   /** The token to send now. Rejects with a {@link FeedCallError} when none can be had. */
   bearer(): Promise<string>
-  /** The broker refused the last token (401/403): the next {@link FeedCredential.bearer} gets a new one if it can. */
-  refused(): void
+  /**
+   * The broker refused `token` (401/403): when it is still the current one, the next
+   * {@link FeedCredential.bearer} gets a new one if it can.
+   */
+  refused(token: string): void
   /** Credential renewals or logins done so far. */
   readonly renewals: number
 }
@@ -28,10 +36,25 @@ export interface FeedCredentialOptions {
   readonly client: AuditClient
   /** Clock in ms. */
   readonly now: () => number
+  /** How long a token function may take, ms (a function that never settles must not stall the feed). */
+  readonly timeoutMs: number
 }
 
 /** Renew once this share of a credential's lifetime has passed. */
 const RENEW_AT = 0.75
+
+/** What can follow `Bearer ` in a header: visible ASCII, no spaces (RFC 6750 b64token and then some). */
+const HEADER_SAFE = /^[\x21-\x7e]+$/
+
+/** `promise`, or a rejection with `reason` after `ms`. */
+function within<T>(promise: Promise<T>, ms: number, reason: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new FeedCallError(reason)), ms)
+    timer.unref()
+  })
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
+}
 
 export function createFeedCredential(options: FeedCredentialOptions): FeedCredential {
   const { client, now } = options
@@ -42,11 +65,14 @@ export function createFeedCredential(options: FeedCredentialOptions): FeedCreden
       async bearer() {
         let token: unknown
         try {
-          token = await source()
-        } catch {
+          token = await within(Promise.resolve().then(source), options.timeoutMs, 'token_function_timeout')
+        } catch (err) {
+          if (err instanceof FeedCallError) throw err
           throw new FeedCallError('token_function_failed')
         }
-        if (typeof token !== 'string' || token === '')
+        // A value that cannot be sent as a bearer token (not a string, empty, spaces, control
+        // characters) is the function's fault, said so, rather than a transport error.
+        if (typeof token !== 'string' || !HEADER_SAFE.test(token))
           throw new FeedCallError('token_function_returned_no_token')
         return token
       },
@@ -85,17 +111,24 @@ export function createFeedCredential(options: FeedCredentialOptions): FeedCreden
   }
 
   return {
-    bearer() {
+    async bearer() {
       const t = now()
       if (current !== undefined && current.token !== refusedToken && t < current.expiresAt) {
-        // Due for renewal: renew in the background; this poll still uses the current token.
-        if (t >= current.renewAt) void renewQuietly()
-        return Promise.resolve(current.token)
+        if (t < current.renewAt) return current.token
+        // Due for renewal: renew first (a renewed token is revoked at once, so no read may still
+        // be using it); when that fails, the current token serves until it expires.
+        const usable = current.token
+        try {
+          return await renewNow()
+        } catch {
+          return usable
+        }
       }
       return renewNow()
     },
-    refused() {
-      refusedToken = current?.token
+    refused(token) {
+      // Only the token the broker refused: a renewal may have replaced it since.
+      if (current?.token === token) refusedToken = token
     },
     get renewals() {
       return renewals
@@ -109,14 +142,6 @@ export function createFeedCredential(options: FeedCredentialOptions): FeedCreden
       })
     }
     return pending
-  }
-
-  async function renewQuietly(): Promise<void> {
-    try {
-      await renewNow()
-    } catch {
-      // The current token stays in use until it expires; the next poll tries again.
-    }
   }
 
   /** A token given as text: its lifetime from its own (unverified) `iat`/`exp`. */

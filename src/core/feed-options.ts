@@ -66,8 +66,15 @@ export function resolveFeedOptions(input: unknown, broker: URL | undefined): Res
       'agentwrit-verify: option "revocationFeed" needs exactly one credential: "token" (admin:audit:*) or "adminSecret"',
     )
   }
-  if (token !== undefined && !(typeof token === 'function' || (typeof token === 'string' && token !== ''))) {
-    fail('revocationFeed.token', 'a non-empty string or a function returning one', '<redacted>')
+  if (
+    token !== undefined &&
+    !(typeof token === 'function' || (typeof token === 'string' && /^[\x21-\x7e]+$/.test(token)))
+  ) {
+    fail(
+      'revocationFeed.token',
+      'a bearer token (visible ASCII, no spaces) or a function returning one',
+      '<redacted>',
+    )
   }
   if (adminSecret !== undefined && (typeof adminSecret !== 'string' || adminSecret === '')) {
     fail('revocationFeed.adminSecret', 'a non-empty string', '<redacted>')

@@ -18,13 +18,7 @@
  */
 import type { Dispatcher } from 'undici'
 import { type AuditClient, createAuditClient, FeedCallError } from './audit-client.js'
-import {
-  AUDIT_PAGE_LIMIT,
-  type AuditEventFields,
-  FEED_EVENT_TYPES,
-  type FeedEventType,
-  feedUpdateOf,
-} from './audit-events.js'
+import { type AuditEventFields, FEED_EVENT_TYPES, type FeedEventType, feedUpdateOf } from './audit-events.js'
 import type { AgentWritClaims } from './claims.js'
 import { createFeedCredential, type FeedTokenSource } from './feed-credential.js'
 import { type PredicateCounts, RevocationPredicates } from './revocation-predicates.js'
@@ -106,6 +100,7 @@ export function createRevocationFeed(
     adminSecret: settings.adminSecret,
     client,
     now,
+    timeoutMs: deps.timeoutMs,
   })
   const predicates = new RevocationPredicates()
   const cursors: Record<FeedEventType, number | undefined> = {
@@ -125,6 +120,7 @@ export function createRevocationFeed(
   let closed = false
   let timer: NodeJS.Timeout | undefined
   let inFlight: Promise<void> | undefined
+  let isSynced = false
   let markSynced!: () => void
   const synced = new Promise<void>((resolve) => {
     markSynced = resolve
@@ -150,7 +146,8 @@ export function createRevocationFeed(
       }
       events.push(...page.events)
       offset += page.events.length
-      if (page.events.length < AUDIT_PAGE_LIMIT || offset >= page.total) break
+      // A short page is not the end unless the total says so (a broker may cap pages lower).
+      if (page.events.length === 0 || offset >= page.total) break
     }
     return { type, events, cursor: offset }
   }
@@ -159,6 +156,9 @@ export function createRevocationFeed(
   function apply(reads: readonly TypeRead[]): boolean {
     const updates = reads.flatMap((r) => r.events.map(feedUpdateOf))
     if (updates.some((u) => u === null)) return false
+    // The history's renewals are skipped (they name no predecessor), but an answer cached before
+    // this first complete read may be for a token renewed since: the first sync drops them all.
+    const firstSync = cursors.token_renewed === undefined
     let changed = false
     const renewed = new Set<string>()
     for (const u of updates) {
@@ -176,7 +176,10 @@ export function createRevocationFeed(
       }
     }
     for (const r of reads) cursors[r.type] = r.cursor
-    if (changed) {
+    if (firstSync) {
+      generation++
+      deps.onChange(() => true)
+    } else if (changed) {
       generation++
       deps.onChange((claims) => predicates.revokes(claims) || renewed.has(claims.sub))
     }
@@ -185,20 +188,23 @@ export function createRevocationFeed(
 
   async function poll(): Promise<void> {
     const started = now()
+    let bearer: string | undefined
     try {
-      const bearer = await credential.bearer()
-      const reads = await Promise.all(FEED_EVENT_TYPES.map((type) => readNew(bearer, type)))
+      const token = await credential.bearer()
+      bearer = token
+      const reads = await Promise.all(FEED_EVENT_TYPES.map((type) => readNew(token, type)))
       if (closed) return
       if (!apply(reads)) throw new FeedCallError('unreadable_event', 200)
       lastGood = started
       lastFailure = undefined
       polls++
+      isSynced = true
       markSynced()
     } catch (err) {
       failedPolls++
       const e = err instanceof FeedCallError ? err : new FeedCallError('unexpected_error')
       lastFailure = e.reason
-      if (e.status === 401 || e.status === 403) credential.refused()
+      if (bearer !== undefined && (e.status === 401 || e.status === 403)) credential.refused(bearer)
     }
   }
 
@@ -229,6 +235,7 @@ export function createRevocationFeed(
         : settings.laggingCacheTtlMs
     },
     whenSynced(timeoutMs) {
+      if (isSynced) return Promise.resolve()
       let t: NodeJS.Timeout | undefined
       const timeout = new Promise<void>((resolve) => {
         t = setTimeout(resolve, timeoutMs)

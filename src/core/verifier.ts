@@ -182,6 +182,8 @@ export function createVerifier(input: AgentAuthOptions): Verifier {
    */
   async function verifyJws(token: string, key: string, origin?: unknown): Promise<AgentIdentity> {
     let verified: VerifiedToken
+    /** The feed's generation before asking: a change while the broker was asked may concern the answer. */
+    const generation = feed?.generation
     try {
       const shape = readShape(token)
       // A token the feed knows to be revoked is refused before any key lookup or broker call (its
@@ -195,6 +197,12 @@ export function createVerifier(input: AgentAuthOptions): Verifier {
       throw unexpected(err)
     }
     assertNotRevoked(verified.claims)
+    if (lagBounded && verified.source === 'broker' && feed!.generation !== generation) {
+      // The feed learned something (a renewal, which no predicate covers) while the broker was
+      // asked: the answer may predate it, so it serves this request but is not kept.
+      const { jti } = verified.claims
+      strategy.evictWhere?.((claims) => claims.jti === jti)
+    }
     return identify(verified, origin)
   }
 
