@@ -24,7 +24,7 @@ import {
   parseBrokerUrl,
   unexpectedAnswer,
 } from './broker-http.js'
-import { claimsOf, registerAgent, str } from './token-command.js'
+import { printIssued, registerAgent, str } from './token-command.js'
 
 /** The one scope the audit token carries: what `GET /v1/audit/events` requires (contract §4.9). */
 export const AUDIT_SCOPE = 'admin:audit:*'
@@ -138,26 +138,11 @@ export async function auditTokenCommand(args: string[], env: NodeJS.ProcessEnv):
   const secrets = [adminSecret as string]
   try {
     const minted = await mint(http, { adminSecret: adminSecret as string, ttl, orchId, taskId, secrets })
-    if (values.json) {
-      const { exp, scope } = claimsOf(minted.accessToken)
-      const expiresAt = new Date(exp === undefined ? Date.now() + minted.expiresIn * 1000 : exp * 1000)
-      process.stdout.write(
-        `${JSON.stringify(
-          {
-            access_token: minted.accessToken,
-            agent_id: minted.agentId,
-            scope: scope ?? [AUDIT_SCOPE],
-            expires_in: minted.expiresIn,
-            expires_at: expiresAt.toISOString(),
-            renewable: true,
-          },
-          null,
-          2,
-        )}\n`,
-      )
-    } else {
-      process.stdout.write(`${minted.accessToken}\n`)
-    }
+    printIssued(Boolean(values.json), minted.accessToken, minted.expiresIn, {
+      agent_id: minted.agentId,
+      scope: (fromToken) => fromToken ?? [AUDIT_SCOPE],
+      extra: { renewable: true },
+    })
   } catch (e) {
     // Belt and braces: no message ever carries the admin secret or a token obtained on the way.
     if (e instanceof UsageError) throw new UsageError(redact(e.message, secrets))

@@ -76,6 +76,37 @@ export function claimsOf(token: string): { exp?: number; scope?: string[] } {
   }
 }
 
+/**
+ * Print an issued access token: alone on stdout, or (`asJson`) with `agent_id`, `scope` (the
+ * token's own, else the fallback), `expires_in`, `expires_at` and any `extra` fields.
+ */
+export function printIssued(
+  asJson: boolean,
+  accessToken: string,
+  expiresIn: number,
+  fields: {
+    agent_id: string
+    scope: (fromToken: string[] | undefined) => readonly string[]
+    extra?: Record<string, unknown>
+  },
+): void {
+  if (!asJson) {
+    process.stdout.write(`${accessToken}\n`)
+    return
+  }
+  const { exp, scope } = claimsOf(accessToken)
+  const expiresAt = new Date(exp === undefined ? Date.now() + expiresIn * 1000 : exp * 1000)
+  const answer = {
+    access_token: accessToken,
+    agent_id: fields.agent_id,
+    scope: fields.scope(scope),
+    expires_in: expiresIn,
+    expires_at: expiresAt.toISOString(),
+    ...fields.extra,
+  }
+  process.stdout.write(`${JSON.stringify(answer, null, 2)}\n`)
+}
+
 /** A non-empty string, else `undefined`. */
 export function str(v: unknown): string | undefined {
   return typeof v === 'string' && v !== '' ? v : undefined
@@ -145,25 +176,10 @@ export async function tokenCommand(args: string[], env: NodeJS.ProcessEnv): Prom
       ttl,
       secrets,
     })
-    if (values.json) {
-      const { exp, scope } = claimsOf(reg.accessToken)
-      const expiresAt = new Date(exp === undefined ? Date.now() + reg.expiresIn * 1000 : exp * 1000)
-      process.stdout.write(
-        `${JSON.stringify(
-          {
-            access_token: reg.accessToken,
-            agent_id: reg.agentId,
-            scope: scope ?? scopes,
-            expires_in: reg.expiresIn,
-            expires_at: expiresAt.toISOString(),
-          },
-          null,
-          2,
-        )}\n`,
-      )
-    } else {
-      process.stdout.write(`${reg.accessToken}\n`)
-    }
+    printIssued(Boolean(values.json), reg.accessToken, reg.expiresIn, {
+      agent_id: reg.agentId,
+      scope: (fallback) => fallback ?? scopes,
+    })
   } catch (e) {
     // Belt and braces: no message ever carries the client secret or a token we were given.
     if (e instanceof UsageError) throw new UsageError(redact(e.message, secrets))
