@@ -1,33 +1,75 @@
 /**
- * Load and fault run (issue 6): `npm run soak` (default 60 s; `SOAK_SECONDS=…` to change).
+ * Load and fault run (issue 6): `npm run soak`: a plain run of `SOAK_SECONDS` (default 60) and a
+ * feed run of `SOAK_FEED_SECONDS` (default 1.5 × `SOAK_SECONDS`); `SOAK_RUNS=plain` or
+ * `SOAK_RUNS=feed` runs only one.
  *
- * Starts a development broker and the same protected service on Express, Koa and Fastify
- * (test/e2e/apps.ts, remote mode, `cacheTtlMs` 1000), all on 127.0.0.1, and drives mixed traffic
- * through the three adapters concurrently for a fixed time while:
+ * Each run starts a development broker and the same protected service on Express, Koa and Fastify
+ * (test/e2e/apps.ts, remote mode), all on 127.0.0.1, and drives mixed traffic through the three
+ * adapters concurrently for a fixed time while:
  * - tokens are revoked at random levels (token, agent, task, chain) and released, and the expected
  *   outcome of every later request is derived from the broker's revocation predicates (contract §8);
  * - the broker is stopped and restarted twice (expect 503, or a cached 200 within the TTL).
  *
+ * The two runs:
+ * - "plain": `cacheTtlMs` 1000, no revocation feed. A revoked token may pass for
+ *   `cacheTtlMs + SLACK_MS` after its revocation returned.
+ * - "feed": `cacheTtlMs` 60 000 and `revocationFeed: { token: () => broker.adminToken(),
+ *   pollIntervalMs: 1000 }`; besides the broker outages, the audit endpoint alone fails three times
+ *   for 4.5 s (503, hanging, connection reset: `fault({ paths: [AUDIT_EVENTS_PATH] })`),
+ *   longer than `maxLagMs`, and revocations go on during those outages. A revoked token may pass for
+ *   `pollIntervalMs + FEED_SLACK_MS` while the feed is current (no outage from the revocation to that
+ *   bound), else for `maxLagMs + laggingCacheTtlMs + FEED_SLACK_MS` (the feed lags, cached answers
+ *   older than `laggingCacheTtlMs` are asked again). While the feed surely lags, a cache hit must be
+ *   younger than `laggingCacheTtlMs` (+ slack).
+ *
  * Every request has a known expected outcome. A wrong accept is an authenticated answer (200, or a
  * 403 — which means the token was accepted) for a token that must be refused: forged, expired,
- * foreign, garbage, admin, or revoked more than `cacheTtlMs + SLACK_MS` before the request was sent.
- * Exits 1 when there is any wrong accept, else 0 (2 if the run itself failed).
+ * foreign, garbage, admin, or revoked longer than the run's bound before the request was sent.
+ * Exits 1 when there is any wrong accept in either run, else 0 (2 if a run itself failed).
  */
 import { performance } from 'node:perf_hooks'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import { Pool } from 'undici'
 import { DEFAULTS } from '../src/core/options.js'
-import { type CreatedAgent, type DevBroker, startDevBroker } from '../src/testing/index.js'
+import {
+  AUDIT_EVENTS_PATH,
+  type CreatedAgent,
+  type DevBroker,
+  type FaultMode,
+  startDevBroker,
+} from '../src/testing/index.js'
 import { ADAPTERS, type AdapterName, buildApp, type RunningApp } from '../test/e2e/apps.js'
 import { forge, percentile, pick, sleep } from './soak-support.js'
 
 const SECONDS = Number(process.env.SOAK_SECONDS ?? 60)
 if (!Number.isFinite(SECONDS) || SECONDS < 10) throw new Error('SOAK_SECONDS must be a number ≥ 10')
-const DURATION_MS = SECONDS * 1000
-const CACHE_TTL_MS = 1000
+/** The feed run spends much of its time in or around outages: it runs longer to measure both bounds. */
+const FEED_SECONDS = Number(process.env.SOAK_FEED_SECONDS ?? Math.round(1.5 * SECONDS))
+if (!Number.isFinite(FEED_SECONDS) || FEED_SECONDS < 10)
+  throw new Error('SOAK_FEED_SECONDS must be a number ≥ 10')
+const RUNS = (process.env.SOAK_RUNS ?? 'plain,feed').split(',').filter(Boolean) as Mode[]
+if (RUNS.length === 0 || RUNS.some((r) => r !== 'plain' && r !== 'feed'))
+  throw new Error('SOAK_RUNS must list plain and/or feed')
 /** Broker round trip + request in flight: how far past the TTL a revoked token may still pass. */
 const SLACK_MS = 250
+/** The verifier's per-call timeout (broker validate and each audit query). */
+const TIMEOUT_MS = 500
+/** The feed run's settings. */
+const FEED_POLL_MS = 1000
+const FEED_MAX_LAG_MS = 3 * FEED_POLL_MS
+const FEED_LAGGING_TTL_MS = 5000
+/**
+ * Past the feed's bound: the longest a good poll can take (each of its calls is cut at TIMEOUT_MS)
+ * plus a request in flight and timer delay (SLACK_MS).
+ */
+const FEED_SLACK_MS = TIMEOUT_MS + SLACK_MS
+/** Revoked while the feed is current: refused once the next poll has been applied. */
+const FEED_CURRENT_BOUND_MS = FEED_POLL_MS + FEED_SLACK_MS
+/** Revoked while the feed lags (or about to): refused by the short cache bound (remote mode). */
+const FEED_LAGGING_BOUND_MS = FEED_MAX_LAG_MS + FEED_LAGGING_TTL_MS + FEED_SLACK_MS
+/** After an outage ends, the feed's first poll may still fail (a dead keep-alive socket, a hung call). */
+const FEED_RECOVERY_MS = 2 * FEED_POLL_MS + TIMEOUT_MS
 /**
  * After a restart, connections re-establish and the circuit breaker (opened by the outage) lets its
  * next probe through at most one cooldown later: 503s this long after it are still "outage".
@@ -38,6 +80,13 @@ const REVOKE_EVERY_MS = 900
 const NEW_AGENT_EVERY_MS = 1200
 
 type Level = 'token' | 'agent' | 'task' | 'chain' | 'release'
+type Mode = 'plain' | 'feed'
+type BoundKind = 'ttl' | 'current' | 'lagging'
+
+interface Outage {
+  readonly from: number
+  to: number | null
+}
 
 interface PoolToken {
   readonly token: string
@@ -50,9 +99,11 @@ interface PoolToken {
   readonly createdAt: number
   /** A revocation that matches it was requested at … (ms, monotonic). */
   pendingSince: number | null
-  /** … and completed at (ms): from here + TTL + slack, an accept is a wrong accept. */
+  /** … and completed at (ms): from here + the run's bound, an accept is a wrong accept. */
   revokedAt: number | null
   level: Level | null
+  /** Which bound applies to it (feed run: decided once the bound has passed). */
+  bound: BoundKind | null
 }
 
 interface Revocation {
@@ -71,11 +122,15 @@ interface AdapterStats {
   outage503: number
   outageCached200: number
   cacheBeyondTtl: number
+  /** feed run: cache hits older than laggingCacheTtlMs (+ slack) while the feed surely lagged */
+  cacheBeyondLagTtl: number
   scopeMistakes: number
-  /** per revoked token: first 401 after the revocation completed (ms after it) */
-  revocationDelays: number[]
-  /** per revoked token: latest accept after the revocation completed (ms after it) */
-  staleAccepts: number[]
+  /** per revoked token, by bound: first 401 after the revocation completed (ms after it) */
+  revocationDelays: Record<BoundKind, number[]>
+  /** per revoked token, by bound: latest accept after the revocation completed (ms after it) */
+  staleAccepts: Record<BoundKind, number[]>
+  /** per bound: revoked tokens never seen refused, or first seen refused after the bound */
+  notRefusedInBound: Record<BoundKind, number>
   examples: string[]
 }
 
@@ -100,9 +155,11 @@ function newStats(): AdapterStats {
     outage503: 0,
     outageCached200: 0,
     cacheBeyondTtl: 0,
+    cacheBeyondLagTtl: 0,
     scopeMistakes: 0,
-    revocationDelays: [],
-    staleAccepts: [],
+    revocationDelays: { ttl: [], current: [], lagging: [] },
+    staleAccepts: { ttl: [], current: [], lagging: [] },
+    notRefusedInBound: { ttl: 0, current: 0, lagging: 0 },
     examples: [],
   }
 }
@@ -111,14 +168,39 @@ function claimsOf(token: string): { jti: string; sub: string; task_id?: string }
   return JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString('utf8'))
 }
 
-async function main(): Promise<void> {
+interface RunResult {
+  readonly mode: Mode
+  readonly wrongAccepts: number
+  readonly unclassified: number
+  readonly notRefusedInBound: number
+}
+
+async function soakRun(mode: Mode): Promise<RunResult> {
   const t0 = now()
+  const feedRun = mode === 'feed'
+  const seconds = feedRun ? FEED_SECONDS : SECONDS
+  const DURATION_MS = seconds * 1000
+  const CACHE_TTL_MS = feedRun ? 60_000 : 1000
   const broker: DevBroker = await startDevBroker()
   const other = await startDevBroker({ sampleApp: false })
   const apps = {} as Record<AdapterName, RunningApp>
   const pools = {} as Record<AdapterName, Pool>
   for (const a of ADAPTERS) {
-    apps[a] = await buildApp(a, { broker: broker.url, cacheTtlMs: CACHE_TTL_MS, timeoutMs: 500 })
+    apps[a] = await buildApp(a, {
+      broker: broker.url,
+      cacheTtlMs: CACHE_TTL_MS,
+      timeoutMs: TIMEOUT_MS,
+      ...(feedRun
+        ? {
+            revocationFeed: {
+              token: () => broker.adminToken(),
+              pollIntervalMs: FEED_POLL_MS,
+              maxLagMs: FEED_MAX_LAG_MS,
+              laggingCacheTtlMs: FEED_LAGGING_TTL_MS,
+            },
+          }
+        : {}),
+    })
     pools[a] = new Pool(apps[a].url, { connections: WORKERS_PER_ADAPTER })
   }
 
@@ -127,7 +209,7 @@ async function main(): Promise<void> {
   const revocations: Revocation[] = []
   const agents: CreatedAgent[] = []
   let taskSeq = 0
-  const ttl = SECONDS + 600
+  const ttl = seconds + 600
 
   const matches = (r: Revocation, t: PoolToken) =>
     r.level === 'token' || r.level === 'release'
@@ -151,6 +233,7 @@ async function main(): Promise<void> {
       pendingSince: null,
       revokedAt: null,
       level: null,
+      bound: null,
     }
     // revocations are permanent predicates: a token born revoked is never acceptable
     for (const r of revocations) {
@@ -215,10 +298,11 @@ async function main(): Promise<void> {
 
   // ---- schedule ----------------------------------------------------------------------------------
   const start = now()
+  spanOrigin = start
   // the whole run (setup included) takes SOAK_SECONDS; half a second is kept for the teardown
   const runMs = Math.max(5000, t0 + DURATION_MS - 500 - start)
   const deadline = start + runMs
-  const outages: { from: number; to: number | null }[] = []
+  const outages: Outage[] = []
   let brokerUp = true
   const outagePlan = [0.3, 0.65].map((f) => ({
     at: start + f * runMs,
@@ -226,6 +310,64 @@ async function main(): Promise<void> {
   }))
   const inOutage = (sendAt: number, recvAt: number) =>
     outages.some((o) => recvAt >= o.from && (o.to === null || sendAt <= o.to + OUTAGE_GRACE_MS))
+  /** feed run: outages of the audit endpoint alone, longer than maxLagMs, clear of the broker's */
+  const auditOutages: Outage[] = []
+  const auditFaults: FaultMode[] = [
+    { kind: 'status', status: 503, paths: [AUDIT_EVENTS_PATH] },
+    { kind: 'hang', paths: [AUDIT_EVENTS_PATH] },
+    { kind: 'down', paths: [AUDIT_EVENTS_PATH] },
+  ]
+  const auditPlan = feedRun
+    ? [0.12, 0.47, 0.82].map((f, i) => ({
+        at: start + f * runMs,
+        // long enough for the feed to lag (maxLagMs) and fall back to the short cache bound
+        for: Math.min(0.1 * runMs, FEED_MAX_LAG_MS + 1500),
+        mode: auditFaults[i]!,
+      }))
+    : []
+  let auditUp = true
+
+  /**
+   * Feed run: the bound of a revocation completed at `revokedAt` — `current` when no outage (of the
+   * broker or of its audit endpoint, plus the feed's recovery after it) touches the time from the
+   * revocation to the current bound, else `lagging`. Call it once that bound has passed (outages
+   * starting before then are known).
+   */
+  function feedBoundOf(revokedAt: number): BoundKind {
+    const end = revokedAt + FEED_CURRENT_BOUND_MS
+    const touched = [...outages, ...auditOutages].some(
+      (o) => o.from <= end && (o.to === null || o.to + FEED_RECOVERY_MS >= revokedAt),
+    )
+    return touched ? 'lagging' : 'current'
+  }
+  const boundMs = (k: BoundKind) =>
+    k === 'ttl' ? CACHE_TTL_MS + SLACK_MS : k === 'current' ? FEED_CURRENT_BOUND_MS : FEED_LAGGING_BOUND_MS
+  /** The bound of a revoked token, `null` while it cannot be decided yet (feed run, current bound not passed). */
+  function boundOf(t: PoolToken, at: number): BoundKind | null {
+    if (t.bound !== null) return t.bound
+    if (!feedRun) return 'ttl'
+    if (t.revokedAt === null) return null
+    if (!Number.isFinite(t.revokedAt)) return 'current'
+    if (at <= t.revokedAt + FEED_CURRENT_BOUND_MS) return null
+    t.bound = feedBoundOf(t.revokedAt)
+    return t.bound
+  }
+  /** Whether an accept of `t` sent at `sendAt` is a wrong accept (revoked longer than its bound before). */
+  function beyondBound(t: PoolToken, sendAt: number): boolean {
+    if (t.revokedAt === null || t.level === null) return false
+    if (sendAt <= t.revokedAt + FEED_CURRENT_BOUND_MS && feedRun) return false
+    const k = boundOf(t, sendAt)
+    return k !== null && sendAt > t.revokedAt + boundMs(k)
+  }
+  /**
+   * Feed run: times at which the feed surely lags (no good poll for longer than maxLagMs): from
+   * maxLagMs (+ slack) into an outage of the broker or of its audit endpoint, to its end (− slack).
+   */
+  const surelyLagging = (at: number) =>
+    feedRun &&
+    [...outages, ...auditOutages].some(
+      (o) => at >= o.from + FEED_MAX_LAG_MS + SLACK_MS && (o.to === null || at <= o.to - SLACK_MS),
+    )
 
   const stats = Object.fromEntries(ADAPTERS.map((a) => [a, newStats()])) as Record<AdapterName, AdapterStats>
   /**
@@ -237,10 +379,17 @@ async function main(): Promise<void> {
     AdapterName,
     Map<string, number[]>
   >
-  let cacheHits: { adapter: AdapterName; jti: string; sendAt: number; path: string }[] = []
+  let cacheHits: {
+    adapter: AdapterName
+    jti: string
+    sendAt: number
+    path: string
+    lagging: boolean
+  }[] = []
 
   /**
-   * A cache hit must follow a broker-sourced answer for the same token by at most the TTL (+ slack).
+   * A cache hit must follow a broker-sourced answer for the same token by at most the TTL (+ slack),
+   * and, while the feed surely lags, by at most laggingCacheTtlMs (+ slack).
    * Checked for hits sent before `upTo` (every answer that could have filled their entry has been
    * received by then); the bookkeeping is pruned so that it does not grow with the run.
    */
@@ -260,6 +409,13 @@ async function main(): Promise<void> {
         if (s.examples.length < 8)
           s.examples.push(
             `cache hit ${Number.isFinite(base) ? `${Math.round(h.sendAt - base)} ms after the broker answer` : 'without a broker answer'}: ${h.path}`,
+          )
+      } else if (h.lagging && h.sendAt - base > FEED_LAGGING_TTL_MS + SLACK_MS) {
+        const s = stats[h.adapter]
+        s.cacheBeyondLagTtl++
+        if (s.examples.length < 8)
+          s.examples.push(
+            `cache hit ${Math.round(h.sendAt - base)} ms after the broker answer while the feed lagged: ${h.path}`,
           )
       }
     }
@@ -335,7 +491,8 @@ async function main(): Promise<void> {
     let path = '/me'
     let expectForbidden = false
     if (roll < 0.72) {
-      const recent = tokens.filter((t) => t.revokedAt !== null && t.revokedAt > now() - 3000)
+      const recentMs = feedRun ? FEED_LAGGING_BOUND_MS + 1000 : 3000
+      const recent = tokens.filter((t) => t.revokedAt !== null && t.revokedAt > now() - recentMs)
       poolToken = recent.length > 0 && Math.random() < 0.4 ? pick(recent) : pick(tokens)
       token = poolToken.token
       if (Math.random() < 0.3) {
@@ -395,9 +552,11 @@ async function main(): Promise<void> {
 
     const t = poolToken!
     if (accepted) {
-      if (t.revokedAt !== null && t.level !== null && sendAt > t.revokedAt + CACHE_TTL_MS + SLACK_MS) {
+      if (beyondBound(t, sendAt)) {
         s.wrongAccepts++
-        note(`WRONG ACCEPT (revoked ${t.level} ${Math.round(sendAt - t.revokedAt)} ms before)`)
+        note(
+          `WRONG ACCEPT (revoked ${t.level} ${Math.round(sendAt - t.revokedAt!)} ms before, bound ${t.bound ?? 'ttl'})`,
+        )
       }
       if (t.revokedAt !== null && Number.isFinite(t.revokedAt) && sendAt > t.revokedAt) {
         const prev = lastAccept[adapter].get(t.jti) ?? 0
@@ -420,7 +579,7 @@ async function main(): Promise<void> {
         brokerOkAt[adapter].set(t.jti, list)
       }
       if (source === 'cache') {
-        cacheHits.push({ adapter, jti: t.jti, sendAt, path })
+        cacheHits.push({ adapter, jti: t.jti, sendAt, path, lagging: surelyLagging(sendAt) })
         if (outage) s.outageCached200++
       }
     } else if (status === 401) {
@@ -450,10 +609,23 @@ async function main(): Promise<void> {
     let nextRevoke = start + 2000
     let nextAgent = start + NEW_AGENT_EVERY_MS
     const plan = [...outagePlan]
+    const audit = [...auditPlan]
     while (now() < deadline) {
       const t = now()
       const o = plan[0]
-      if (o && t >= o.at && brokerUp) {
+      const a = audit[0]
+      if (a && auditUp && brokerUp && t >= a.at) {
+        auditUp = false
+        auditOutages.push({ from: now(), to: null })
+        broker.fault(a.mode)
+        console.log(`  ${((now() - start) / 1000).toFixed(1)}s audit endpoint out (${a.mode.kind})`)
+      } else if (a && !auditUp && t >= a.at + a.for) {
+        broker.fault(null)
+        auditOutages.at(-1)!.to = now()
+        auditUp = true
+        audit.shift()
+        console.log(`  ${((now() - start) / 1000).toFixed(1)}s audit endpoint back`)
+      } else if (o && t >= o.at && brokerUp) {
         brokerUp = false
         outages.push({ from: now(), to: null })
         await broker.stop()
@@ -468,8 +640,9 @@ async function main(): Promise<void> {
         brokerUp &&
         t >= nextRevoke &&
         t < deadline - 2000 &&
-        // keep revocations clear of outages, so "first 401" measures the cache, not the outage
-        !plan.some((p) => p.at > t && p.at - t < CACHE_TTL_MS + SLACK_MS + 1000)
+        // plain run: keep revocations clear of outages, so "first 401" measures the cache, not the
+        // outage; the feed run revokes during audit outages too (their bound is the lagging one)
+        (feedRun || !plan.some((p) => p.at > t && p.at - t < CACHE_TTL_MS + SLACK_MS + 1000))
       ) {
         nextRevoke = t + REVOKE_EVERY_MS * (0.5 + Math.random())
         await revokeSomething()
@@ -481,8 +654,11 @@ async function main(): Promise<void> {
     }
   }
 
+  const setting = feedRun
+    ? `cacheTtlMs ${CACHE_TTL_MS}, revocation feed (pollIntervalMs ${FEED_POLL_MS}, maxLagMs ${FEED_MAX_LAG_MS}, laggingCacheTtlMs ${FEED_LAGGING_TTL_MS})`
+    : `cacheTtlMs ${CACHE_TTL_MS}`
   console.log(
-    `soak: ${SECONDS}s, adapters ${ADAPTERS.join(', ')}, remote mode, cacheTtlMs ${CACHE_TTL_MS}, ` +
+    `soak (${mode} run): ${seconds}s, adapters ${ADAPTERS.join(', ')}, remote mode, ${setting}, ` +
       `${WORKERS_PER_ADAPTER} workers each, ${tokens.length} live tokens at start`,
   )
   // memory: after a full GC at the start, at each quarter and at the end; rss peak sampled each second
@@ -515,13 +691,19 @@ async function main(): Promise<void> {
   const elapsed = (now() - start) / 1000
 
   checkCacheHits(Infinity)
+  const endAt = now()
   for (const a of ADAPTERS) {
     for (const t of tokens) {
       if (t.revokedAt === null || t.revokedAt === -Infinity || t.level === null) continue
+      const k = boundOf(t, endAt)
+      if (k === null) continue
       const d = firstRefusal[a].get(t.jti)
-      if (d !== undefined) stats[a].revocationDelays.push(d)
+      if (d !== undefined) stats[a].revocationDelays[k].push(d)
+      // a token whose bound ends after the traffic stopped can only fail this by a late 401
+      if (d !== undefined ? d > boundMs(k) : t.revokedAt + boundMs(k) <= deadline)
+        stats[a].notRefusedInBound[k]++
       const l = lastAccept[a].get(t.jti)
-      if (l !== undefined) stats[a].staleAccepts.push(l)
+      if (l !== undefined) stats[a].staleAccepts[k].push(l)
     }
   }
 
@@ -530,6 +712,20 @@ async function main(): Promise<void> {
   const ms = (n: number | undefined) => (n === undefined ? '—' : `${Math.round(n)} ms`)
   const mb = (n: number) => `${(n / 1048576).toFixed(1)} MB`
   const col = (s: string, w: number) => s.padStart(w)
+  const kinds: BoundKind[] = feedRun ? ['current', 'lagging'] : ['ttl']
+  const revocationRows = kinds.flatMap((k): [string, (s: AdapterStats) => string][] => {
+    const tag = feedRun ? ` (${k})` : ''
+    const judged: [string, (s: AdapterStats) => string][] = feedRun
+      ? [[`not refused within bound${tag}`, (s) => fmt(s.notRefusedInBound[k])]]
+      : []
+    return [
+      [`revoked tokens measured${tag}`, (s) => fmt(s.revocationDelays[k].length)],
+      [`revocation → first 401 p50${tag}`, (s) => ms(percentile(s.revocationDelays[k], 50))],
+      [`revocation → first 401 max${tag}`, (s) => ms(percentile(s.revocationDelays[k], 100))],
+      [`last accept after revocation${tag}`, (s) => ms(percentile(s.staleAccepts[k], 100))],
+      ...judged,
+    ]
+  })
   const rows: [string, (s: AdapterStats) => string][] = [
     ['requests', (s) => fmt(s.requests)],
     ['requests/s', (s) => fmt(Math.round(s.requests / elapsed))],
@@ -543,27 +739,35 @@ async function main(): Promise<void> {
     ['503 during outages', (s) => fmt(s.outage503)],
     ['cached 200 during outages', (s) => fmt(s.outageCached200)],
     ['cache hits beyond TTL', (s) => fmt(s.cacheBeyondTtl)],
-    ['revoked tokens measured', (s) => fmt(s.revocationDelays.length)],
-    ['revocation → first 401 p50', (s) => ms(percentile(s.revocationDelays, 50))],
-    ['revocation → first 401 max', (s) => ms(percentile(s.revocationDelays, 100))],
-    ['last accept after revocation', (s) => ms(percentile(s.staleAccepts, 100))],
+    ...(feedRun
+      ? ([['cache hits beyond lag TTL', (s) => fmt(s.cacheBeyondLagTtl)]] as [
+          string,
+          (s: AdapterStats) => string,
+        ][])
+      : []),
+    ...revocationRows,
   ]
   const W = 22
+  const label = 34
   console.log('')
   console.log(
-    `agentwrit-verify soak — ${elapsed.toFixed(1)} s, remote mode, cacheTtlMs ${CACHE_TTL_MS} (bound ${CACHE_TTL_MS + SLACK_MS} ms with slack)`,
+    feedRun
+      ? `agentwrit-verify soak, feed run — ${elapsed.toFixed(1)} s, remote mode, cacheTtlMs ${CACHE_TTL_MS}, ` +
+          `feed pollIntervalMs ${FEED_POLL_MS} (bound ${FEED_CURRENT_BOUND_MS} ms while current; ` +
+          `${FEED_LAGGING_BOUND_MS} ms = maxLagMs ${FEED_MAX_LAG_MS} + laggingCacheTtlMs ${FEED_LAGGING_TTL_MS} + slack when it lags)`
+      : `agentwrit-verify soak — ${elapsed.toFixed(1)} s, remote mode, cacheTtlMs ${CACHE_TTL_MS} (bound ${CACHE_TTL_MS + SLACK_MS} ms with slack)`,
   )
   console.log(
     `revocations: ${revocationCount} (${Object.entries(revocationLevels)
       .map(([k, v]) => `${k} ${v}`)
       .join(', ')}); ` +
       `tokens: ${tokens.length} issued, ${tokens.filter((t) => t.revokedAt !== null).length} revoked; ` +
-      `outages: ${outages.map((o) => `${((o.from - start) / 1000).toFixed(1)}–${(((o.to ?? o.from) - start) / 1000).toFixed(1)} s`).join(', ')}`,
+      `outages: ${span(outages)}${feedRun ? `; audit endpoint outages: ${span(auditOutages)}` : ''}`,
   )
   console.log('')
-  console.log(`${''.padEnd(30)}${ADAPTERS.map((a) => col(a, W)).join('')}`)
-  for (const [label, f] of rows)
-    console.log(`${label.padEnd(30)}${ADAPTERS.map((a) => col(f(stats[a]), W)).join('')}`)
+  console.log(`${''.padEnd(label)}${ADAPTERS.map((a) => col(a, W)).join('')}`)
+  for (const [name, f] of rows)
+    console.log(`${name.padEnd(label)}${ADAPTERS.map((a) => col(f(stats[a]), W)).join('')}`)
   console.log('')
   const heapSeries = [memStart, ...memQuarters, memEnd].map((m) => mb(m.heapUsed)).join(' → ')
   console.log(
@@ -572,14 +776,31 @@ async function main(): Promise<void> {
   )
   for (const a of ADAPTERS) {
     const v = apps[a].verifier.stats()
-    console.log(`${a}: broker calls ${fmt(v.brokerCalls)}, cache entries at end ${fmt(v.cacheEntries)}`)
+    const f = v.revocationFeed
+    console.log(
+      `${a}: broker calls ${fmt(v.brokerCalls)}, cache entries at end ${fmt(v.cacheEntries)}` +
+        (f === undefined
+          ? ''
+          : `; feed: ${fmt(f.polls)} polls, ${fmt(f.failedPolls)} failed, current ${f.current}, ` +
+            `${f.revocations} revocations + ${f.releases} releases applied, ${f.credentialRenewals} credential renewals`),
+    )
   }
   const wrong = ADAPTERS.reduce((n, a) => n + stats[a].wrongAccepts, 0)
   const unclassified = ADAPTERS.reduce((n, a) => n + stats[a].unclassified, 0)
   for (const a of ADAPTERS) for (const e of stats[a].examples) console.log(`  ${a}: ${e}`)
+  const notInBound = ADAPTERS.reduce(
+    (n, a) => n + kinds.reduce((m, k) => m + stats[a].notRefusedInBound[k], 0),
+    0,
+  )
   console.log('')
-  console.log(wrong === 0 ? 'RESULT: PASS — 0 wrong accepts' : `RESULT: FAIL — ${wrong} wrong accepts`)
-  console.log(`(total run time ${((now() - t0) / 1000).toFixed(1)} s)`)
+  console.log(
+    `RESULT (${mode} run): ${wrong === 0 ? 'PASS — 0 wrong accepts' : `FAIL — ${wrong} wrong accepts`}` +
+      (feedRun
+        ? `; revoked tokens not seen refused within their bound: ${notInBound}` +
+          ' (without an accept past the bound this is sampling: no request for the token in time)'
+        : ''),
+  )
+  console.log(`(run time ${((now() - t0) / 1000).toFixed(1)} s)`)
 
   for (const a of ADAPTERS) {
     await pools[a].close()
@@ -587,6 +808,40 @@ async function main(): Promise<void> {
   }
   await broker.close()
   if (unclassified > 0) console.log(`note: ${unclassified} requests could not be classified (see examples)`)
+  return { mode, wrongAccepts: wrong, unclassified, notRefusedInBound: notInBound }
+}
+
+function span(list: readonly Outage[]): string {
+  return list
+    .map(
+      (o) =>
+        `${((o.from - spanOrigin) / 1000).toFixed(1)}–${(((o.to ?? o.from) - spanOrigin) / 1000).toFixed(1)} s`,
+    )
+    .join(', ')
+}
+let spanOrigin = 0
+
+async function main(): Promise<void> {
+  const t0 = now()
+  const results: RunResult[] = []
+  for (const [i, mode] of RUNS.entries()) {
+    if (i > 0) console.log(`\n${'─'.repeat(100)}\n`)
+    results.push(await soakRun(mode))
+  }
+  const wrong = results.reduce((n, r) => n + r.wrongAccepts, 0)
+  console.log('')
+  console.log(
+    results
+      .map(
+        (r) =>
+          `${r.mode}: ${r.wrongAccepts} wrong accepts${r.mode === 'feed' ? `, ${r.notRefusedInBound} not seen refused in bound` : ''}`,
+      )
+      .join('; '),
+  )
+  console.log(
+    `${wrong === 0 ? 'RESULT: PASS — 0 wrong accepts' : `RESULT: FAIL — ${wrong} wrong accepts`} ` +
+      `(total run time ${((now() - t0) / 1000).toFixed(1)} s)`,
+  )
   process.exitCode = wrong > 0 ? 1 : 0
 }
 
