@@ -3,61 +3,24 @@
  * on 127.0.0.1: the token it prints is an `admin:audit:*`-only delegation from `admin` to a freshly
  * registered watcher agent, valid at the broker, renewable, and good for `GET /v1/audit/events`.
  */
-import { type ChildProcess, spawn } from 'node:child_process'
-import { createServer } from 'node:net'
-import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { AUDIT_SCOPE, DEFAULT_AUDIT_TTL, WATCHER_SCOPE } from '../src/cli/audit-token-command.js'
 import { type DevBroker, startDevBroker } from '../src/testing/index.js'
+import { closedPort, type CliRun as Run, runCli } from './helpers/cli-runner.js'
 import { call, decodeJwt } from './testing/support.js'
-
-const CLI = fileURLToPath(new URL('../src/cli.ts', import.meta.url))
-const ROOT = fileURLToPath(new URL('..', import.meta.url))
-
-interface Run {
-  readonly args: readonly string[]
-  readonly code: number | null
-  readonly stdout: string
-  readonly stderr: string
-}
 
 /** Every CLI run of this file, and every token and secret seen, for the final secrecy check. */
 const runs: Run[] = []
 const tokens = new Set<string>()
 const secrets = new Set<string>()
 
-function envWith(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {}
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('AGENTWRIT_')) env[k] = v
-  for (const [k, v] of Object.entries(extra)) if (v !== undefined) env[k] = v
-  return env
-}
-
-function run(args: readonly string[], env: Record<string, string | undefined> = {}): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], {
-      cwd: ROOT,
-      env: envWith(env),
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    let stdout = ''
-    let stderr = ''
-    child.stdout?.on('data', (c) => {
-      stdout += c
-    })
-    child.stderr?.on('data', (c) => {
-      stderr += c
-    })
-    child.on('error', reject)
-    child.on('close', (code) => {
-      const r = { args, code, stdout, stderr }
-      runs.push(r)
-      if (args[0] === 'audit-token' && code === 0 && !args.includes('--help')) {
-        tokens.add(args.includes('--json') ? (JSON.parse(stdout).access_token as string) : stdout.trim())
-      }
-      resolve(r)
-    })
-  })
+async function run(args: readonly string[], env: Record<string, string | undefined> = {}): Promise<Run> {
+  const r = await runCli(args, { env })
+  runs.push(r)
+  if (args[0] === 'audit-token' && r.code === 0 && !args.includes('--help')) {
+    tokens.add(args.includes('--json') ? (JSON.parse(r.stdout).access_token as string) : r.stdout.trim())
+  }
+  return r
 }
 
 /** The token printed by a successful plain run. */
@@ -65,14 +28,6 @@ function printed(r: Run): string {
   expect(r).toMatchObject({ code: 0, stderr: '' })
   expect(r.stdout).toMatch(/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\n$/)
   return r.stdout.slice(0, -1)
-}
-
-async function closedPort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const port = (server.address() as { port: number }).port
-  await new Promise<void>((resolve) => server.close(() => resolve()))
-  return port
 }
 
 function envOf(b: DevBroker): Record<string, string> {

@@ -2,24 +2,12 @@
  * `agentwrit-verify token` and `agentwrit-verify inspect`, run as the real CLI (node + tsx, as
  * test/testing/cli.test.ts does) against a dev broker over real HTTP on 127.0.0.1.
  */
-import { type ChildProcess, spawn } from 'node:child_process'
-import { createServer } from 'node:net'
-import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { UsageError } from '../src/cli/args.js'
 import { decodeToken, formatDuration } from '../src/cli/inspect-command.js'
 import { type DevBroker, SAMPLE_APP_SCOPES, startDevBroker } from '../src/testing/index.js'
+import { closedPort, type CliRun as Run, runCli, startCli } from './helpers/cli-runner.js'
 import { call, decodeJwt } from './testing/support.js'
-
-const CLI = fileURLToPath(new URL('../src/cli.ts', import.meta.url))
-const ROOT = fileURLToPath(new URL('..', import.meta.url))
-
-interface Run {
-  readonly args: readonly string[]
-  readonly code: number | null
-  readonly stdout: string
-  readonly stderr: string
-}
 
 /** Every CLI run of this file, for the final "no token in any output" check. */
 const runs: Run[] = []
@@ -27,61 +15,20 @@ const runs: Run[] = []
 const tokens = new Set<string>()
 const secrets = new Set<string>()
 
-/** The parent's environment without any AGENTWRIT_* variable, plus `extra`. */
-function envWith(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {}
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('AGENTWRIT_')) env[k] = v
-  for (const [k, v] of Object.entries(extra)) if (v !== undefined) env[k] = v
-  return env
-}
-
-function start(args: readonly string[], env: NodeJS.ProcessEnv, stdin: boolean): ChildProcess {
-  return spawn(process.execPath, ['--import', 'tsx', CLI, ...args], {
-    cwd: ROOT,
-    env,
-    stdio: [stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
-  })
-}
-
-function run(
+async function run(
   args: readonly string[],
   opts: { env?: Record<string, string | undefined>; stdin?: string } = {},
 ): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = start(args, envWith(opts.env), opts.stdin !== undefined)
-    let stdout = ''
-    let stderr = ''
-    child.stdout?.on('data', (c) => {
-      stdout += c
-    })
-    child.stderr?.on('data', (c) => {
-      stderr += c
-    })
-    child.on('error', reject)
-    child.on('close', (code) => {
-      const r = { args, code, stdout, stderr }
-      runs.push(r)
-      if (args[0] === 'token' && code === 0) {
-        const t = args.includes('--json') ? (JSON.parse(stdout).access_token as string) : stdout.trim()
-        tokens.add(t)
-      }
-      resolve(r)
-    })
-    if (opts.stdin !== undefined) child.stdin?.end(opts.stdin)
-  })
+  const r = await runCli(args, opts)
+  runs.push(r)
+  if (args[0] === 'token' && r.code === 0) {
+    tokens.add(args.includes('--json') ? (JSON.parse(r.stdout).access_token as string) : r.stdout.trim())
+  }
+  return r
 }
 
 function signatureOf(token: string): string {
   return token.split('.')[2] as string
-}
-
-/** A TCP port on 127.0.0.1 with nothing listening. */
-async function closedPort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const port = (server.address() as { port: number }).port
-  await new Promise<void>((resolve) => server.close(() => resolve()))
-  return port
 }
 
 let broker: DevBroker
@@ -331,12 +278,12 @@ describe('agentwrit-verify token', { timeout: 90_000 }, () => {
   })
 
   it('lines up with the export lines of "agentwrit-verify dev-broker"', async () => {
-    const child = start(['dev-broker', '--port', '0'], envWith(), false)
+    const child = startCli(['dev-broker', '--port', '0'])
     try {
       const out = await new Promise<string>((resolve, reject) => {
         let text = ''
         const timer = setTimeout(() => reject(new Error('dev-broker printed no export lines')), 10_000)
-        child.stdout?.on('data', (c) => {
+        child.stdout?.on('data', (c: Buffer) => {
           text += c
           if (text.includes('# agent token:')) {
             clearTimeout(timer)
