@@ -6,6 +6,7 @@
 import { generateKeyPairSync, sign } from 'node:crypto'
 import { createServer } from 'node:http'
 import { AUDIENCE, freshClaims, ISSUER, startBenchBroker } from './bench-broker.mjs'
+import { serveCommands } from './child-commands.mjs'
 
 const { broker, agent } = await startBenchBroker()
 const template = JSON.parse(Buffer.from(agent.accessToken.split('.')[1], 'base64url').toString('utf8'))
@@ -71,12 +72,4 @@ const commands = {
   },
 }
 
-process.on('message', async ({ id, cmd, args }) => {
-  try {
-    process.send({ id, result: await commands[cmd](args ?? {}) })
-  } catch (err) {
-    process.send({ id, error: String(err?.stack ?? err) })
-  }
-})
-process.on('disconnect', () => process.exit(0))
-process.send({ ready: true })
+serveCommands(commands)

@@ -51,6 +51,7 @@ import { createRequire } from 'node:module'
 import { availableParallelism, cpus } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { serveCommands } from './child-commands.mjs'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const self = fileURLToPath(import.meta.url)
@@ -188,15 +189,7 @@ async function brokerChild() {
       return true
     },
   }
-  process.on('message', async ({ id, cmd, args }) => {
-    try {
-      process.send({ id, result: await commands[cmd](args ?? {}) })
-    } catch (err) {
-      process.send({ id, error: String(err?.stack ?? err) })
-    }
-  })
-  process.on('disconnect', () => process.exit(0))
-  process.send({ ready: true })
+  serveCommands(commands)
 }
 
 // =============================================================================================
