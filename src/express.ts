@@ -13,12 +13,12 @@
  * @module
  */
 import type { NextFunction, Request, RequestHandler, Response } from 'express'
-import { type AdapterOptions, setupAdapter } from './core/adapter-setup.js'
-import { type AdapterState, accessOf, asRefusal, authenticateFor, identityFor } from './core/adapter-state.js'
+import { createAdapterKit, type FrameworkBinding } from './core/adapter-kit.js'
+import type { AdapterOptions, OnErrorOption } from './core/adapter-setup.js'
 import type { AgentIdentity } from './core/claims.js'
-import { compileDelegationGuard, type DelegationRootMatcher } from './core/delegation.js'
+import type { DelegationRootMatcher } from './core/delegation.js'
 import { AgentAuthError, problemResponse } from './core/errors.js'
-import { compileScopeGuard, type ScopeRequirement } from './core/guard.js'
+import type { ScopeRequirement } from './core/guard.js'
 import type { AgentAuthOptions } from './core/options.js'
 import type { Verifier } from './core/verifier.js'
 
@@ -43,16 +43,8 @@ export type ExpressErrorHandler = (
   next: NextFunction,
 ) => void
 
-/** Express-specific options, on top of {@link AgentAuthOptions}. */
-export interface ExpressAuthOptions {
-  /**
-   * How refusals are answered. Default: the adapter answers itself with the status, the
-   * `WWW-Authenticate`/`Retry-After` headers and an RFC 7807 `application/problem+json` body.
-   * `'next'`: call `next(err)` so your error middleware renders it (`err.status`, `err.headers`,
-   * `err.toProblem()` are there). A function: render it yourself.
-   */
-  onError?: 'next' | ExpressErrorHandler
-}
+/** Express-specific options, on top of {@link AgentAuthOptions}: `onError` (`'next'` or a function). */
+export type ExpressAuthOptions = OnErrorOption<ExpressErrorHandler, 'next'>
 
 /** The middleware returned by {@link agentAuth}, with its verifier. */
 export interface AgentAuthMiddleware extends RequestHandler {
@@ -62,84 +54,51 @@ export interface AgentAuthMiddleware extends RequestHandler {
   close(): Promise<void>
 }
 
-/** Express's middleware and guards' shared settings (realm, refusal handler, `optional`). */
-type ExpressState = AdapterState<ExpressErrorHandler>
-
-function sendProblem(err: AgentAuthError, req: Request, res: Response, next: NextFunction): void {
-  if (res.headersSent) {
-    next(err)
-    return
-  }
-  const answer = problemResponse(err, req.originalUrl ?? req.url)
-  res.status(answer.status).set(answer.headers).send(answer.body)
+/**
+ * Express for the adapter kit. The identity is the one property added to `req`: Express gives
+ * every request its own prototype, after which each added property costs V8 a new hidden class
+ * (BENCHMARKS.md). A configuration error, and every refusal with `onError: 'next'`, goes to
+ * `next(err)`; so does a refusal that arrives after the response started.
+ */
+const binding: FrameworkBinding<Request, Response, NextFunction, void> = {
+  requestName: 'req',
+  escalateKeyword: 'next',
+  authRequest: (req) => req,
+  storedAgent: (req) => req.agent,
+  storeAgent(req, agent) {
+    req.agent = agent
+  },
+  routeParams: (req) => req.params,
+  routePath: (req) => String(req.route?.path ?? req.path),
+  pass: (_req, _res, next) => next(),
+  escalate: (err, _req, _res, next) => next(err),
+  render(err, req, res, next) {
+    if (res.headersSent) {
+      next(err)
+      return
+    }
+    const answer = problemResponse(err, req.originalUrl ?? req.url)
+    res.status(answer.status).set(answer.headers).send(answer.body)
+  },
+  rendered: () => undefined,
 }
+
+const kit = createAdapterKit(binding)
 
 /**
  * Authenticate every request it sees: a valid AgentWrit token puts the identity on `req.agent`;
  * anything else is refused (400/401/503, see the README's error table). With `optional: true`, a
  * request without an `Authorization` header passes with `req.agent` absent.
- *
- * The identity carries this middleware's settings (see `src/core/adapter-state.ts`), so the warm
- * path stores one property on `req`: Express gives every request its own prototype, after which
- * each added property costs V8 a new hidden class (BENCHMARKS.md).
  * @param options - verifier options (or an existing verifier) plus {@link ExpressAuthOptions}.
  */
 export function agentAuth(
   options: (AgentAuthOptions & ExpressAuthOptions & AdapterOptions) | Verifier,
 ): AgentAuthMiddleware {
-  const { verifier, state } = setupAdapter<ExpressErrorHandler>(options, {
-    keyword: 'next',
-    byDefault: sendProblem,
-    forKeyword: (err, _req, _res, next) => next(err),
-  })
-  const middleware = ((req: Request, res: Response, next: NextFunction) => {
-    let result: AgentIdentity | undefined | Promise<AgentIdentity | undefined>
-    try {
-      result = authenticateFor(state, verifier, req, req)
-    } catch (err) {
-      refuse(err, req, res, next, state)
-      return
-    }
-    if (result instanceof Promise) {
-      result.then(
-        (agent) => {
-          if (agent !== undefined) req.agent = agent
-          next()
-        },
-        (err: unknown) => refuse(err, req, res, next, state),
-      )
-    } else {
-      if (result !== undefined) req.agent = result
-      next()
-    }
-  }) as AgentAuthMiddleware
-  Object.defineProperty(middleware, 'verifier', { value: verifier })
-  Object.defineProperty(middleware, 'close', { value: () => verifier.close() })
+  const setup = kit.setup(options)
+  const middleware = kit.authentication(setup) as AgentAuthMiddleware
+  Object.defineProperty(middleware, 'verifier', { value: setup.verifier })
+  Object.defineProperty(middleware, 'close', { value: () => setup.verifier.close() })
   return middleware
-}
-
-/**
- * End the request with a refusal: whatever was thrown becomes an `AgentAuthError` first (a thrown
- * `null` is never read as "carry on"). A configuration error (500) goes to Express's error
- * handling, to be logged; every other refusal is rendered by the middleware's handler.
- */
-function refuse(
-  thrown: unknown,
-  req: Request,
-  res: Response,
-  next: NextFunction,
-  state: ExpressState | undefined,
-): void {
-  const err = asRefusal(thrown)
-  if (err.code === 'configuration_error' || state === undefined) {
-    next(err)
-    return
-  }
-  try {
-    state.fail(err, req, res, next)
-  } catch (renderError) {
-    next(asRefusal(renderError))
-  }
 }
 
 /**
@@ -147,58 +106,30 @@ function refuse(
  * request without one, which Express answers: 401 `missing_token` where `optional: true` let the
  * request through without credentials, 500 `configuration_error` where no `agentAuth()` ran.
  */
-export function agentOf(req: Request): AgentIdentity {
-  return identityFor(accessOf(req.agent, req), 'agentOf(req)').agent
-}
+export const agentOf: (req: Request) => AgentIdentity = kit.agentOf
 
 /** A scope requirement for Express: a template string or `(req, agent) => scope(s)`. */
 export type ExpressScopeRequirement = ScopeRequirement<Request>
-
-function guard(mode: 'all' | 'any', requirements: ExpressScopeRequirement[]): RequestHandler {
-  const compiled = compileScopeGuard<Request>(mode, requirements)
-  return (req: Request, res: Response, next: NextFunction) => {
-    const access = accessOf<ExpressErrorHandler>(req.agent, req)
-    try {
-      compiled.enforce(access, req.params, req, () => String(req.route?.path ?? req.path))
-    } catch (err) {
-      refuse(err, req, res, next, access.state)
-      return
-    }
-    next()
-  }
-}
 
 /**
  * Require every listed scope. Strings are templates whose `:name` placeholders are filled from
  * `req.params` (`'read:data:customer-:id'`); functions compute scopes from the request.
  * A malformed template throws here, at route definition.
  */
-export function requireScope(...requirements: ExpressScopeRequirement[]): RequestHandler {
-  return guard('all', requirements)
-}
+export const requireScope = kit.requireScope as (...requirements: ExpressScopeRequirement[]) => RequestHandler
 
 /** Require at least one of the listed scopes (same forms as {@link requireScope}). */
-export function requireAnyScope(...requirements: ExpressScopeRequirement[]): RequestHandler {
-  return guard('any', requirements)
-}
+export const requireAnyScope = kit.requireAnyScope as (
+  ...requirements: ExpressScopeRequirement[]
+) => RequestHandler
 
 /**
  * Accept only delegated tokens whose chain starts at one of these agents (exact SPIFFE id,
  * RegExp, or predicate on the root agent id). Anything else: 403 `delegation_not_allowed`.
  */
-export function requireDelegatedFrom(...roots: DelegationRootMatcher[]): RequestHandler {
-  const compiled = compileDelegationGuard(roots)
-  return (req: Request, res: Response, next: NextFunction) => {
-    const access = accessOf<ExpressErrorHandler>(req.agent, req)
-    try {
-      compiled.enforce(access)
-    } catch (err) {
-      refuse(err, req, res, next, access.state)
-      return
-    }
-    next()
-  }
-}
+export const requireDelegatedFrom = kit.requireDelegatedFrom as (
+  ...roots: DelegationRootMatcher[]
+) => RequestHandler
 
 export type { AdapterOptions, AgentAuthOptions, AgentIdentity, DelegationRootMatcher, Verifier }
 export { AgentAuthError }

@@ -22,10 +22,18 @@
  * ```
  * @module
  */
-import type { FastifyPluginAsync, FastifyReply, FastifyRequest, preHandlerHookHandler } from 'fastify'
+import type {
+  FastifyInstance,
+  FastifyPluginAsync,
+  FastifyReply,
+  FastifyRequest,
+  preHandlerHookHandler,
+  RouteOptions,
+} from 'fastify'
 import fp from 'fastify-plugin'
-import { type AdapterOptions, setupAdapter } from './core/adapter-setup.js'
-import { type AdapterState, accessOf, asRefusal, authenticateFor, identityFor } from './core/adapter-state.js'
+import { createAdapterKit, type FrameworkBinding, type KitRenderer } from './core/adapter-kit.js'
+import type { AdapterOptions, OnErrorOption } from './core/adapter-setup.js'
+import { type AdapterState, asRefusal, identityFor } from './core/adapter-state.js'
 import type { AgentIdentity } from './core/claims.js'
 import {
   compileDelegationGuard,
@@ -79,18 +87,52 @@ export type FastifyErrorHandler = (
   reply: FastifyReply,
 ) => void | Promise<void>
 
-/** Plugin options: the verifier options (or `verifier`) plus Fastify-specific ones. */
-export interface FastifyAgentAuthOptions extends AgentAuthOptions, AdapterOptions {
+/** Plugin options: the verifier options (or `verifier`) plus `optional` and `onError` (`'throw'` or a function). */
+export interface FastifyAgentAuthOptions
+  extends AgentAuthOptions,
+    AdapterOptions,
+    OnErrorOption<FastifyErrorHandler, 'throw'> {
   /** Use this verifier instead of creating one from the options (it is then not closed with the app). */
   verifier?: Verifier
-  /**
-   * How refusals are answered. Default: the plugin replies with the status, the
-   * `WWW-Authenticate`/`Retry-After` headers and an RFC 7807 `application/problem+json` body.
-   * `'throw'`: throw the error so your `setErrorHandler` (or Fastify's default, which applies
-   * `err.statusCode` and `err.headers`) renders it. A function: render it yourself.
-   */
-  onError?: 'throw' | FastifyErrorHandler
 }
+
+type HookDone = (err?: Error) => void
+
+/**
+ * Fastify for the adapter kit: hooks in callback style (no promise when a cached answer passes).
+ * A refusal handed to Fastify is `done(err)`: Fastify's error handling answers it from
+ * `err.statusCode` and `err.headers` (and logs a 500); so does a renderer that sent nothing.
+ */
+const binding: FrameworkBinding<FastifyRequest, FastifyReply, HookDone, void> = {
+  requestName: 'request',
+  escalateKeyword: 'throw',
+  // fastify passes its own keys in plugin options; they are not ours.
+  ignoreKeys: ['prefix', 'logLevel', 'logSerializers'],
+  authRequest: (request) => request.raw,
+  storedAgent: (request) => request.agent,
+  storeAgent(request, agent) {
+    request.agent = agent
+  },
+  routeParams: (request) => request.params as Record<string, unknown>,
+  routePath: (request) => request.routeOptions.url ?? request.url,
+  pass: (_request, _reply, done) => done(),
+  escalate: (err, _request, _reply, done) => done(err),
+  render(err, request, reply) {
+    const answer = problemResponse(err, request.url)
+    reply.code(answer.status).headers(answer.headers).send(answer.body)
+  },
+  rendered(rendered, err, _request, reply, done) {
+    const finish = () => {
+      if (!reply.sent) done(err)
+    }
+    if (rendered instanceof Promise) {
+      rendered.then(finish, (renderError: unknown) => done(asRefusal(renderError)))
+    } else finish()
+  },
+}
+
+const kit = createAdapterKit(binding)
+type FastifyState = AdapterState<KitRenderer<FastifyRequest, FastifyReply, HookDone>>
 
 const kGuard = Symbol('agentwrit-verify.guard')
 /** Where a route's compiled plan is kept: a key of its `config`, which Fastify copies per route. */
@@ -98,8 +140,6 @@ const kPlan = Symbol('agentwrit-verify.route')
 
 /** A guard hook of ours: its compiled scope guard (`requireScope`), or `true` (`requireDelegatedFrom`). */
 type MarkedHandler = preHandlerHookHandler & { [kGuard]?: ScopeGuard<FastifyRequest> | true }
-type HookDone = (err?: Error) => void
-type FastifyState = AdapterState<FastifyErrorHandler>
 
 /** What the plugin does on one route, compiled once from its config. */
 interface RoutePlan {
@@ -110,6 +150,7 @@ interface RoutePlan {
 }
 
 const PUBLIC: RoutePlan = Object.freeze({ public: true, guards: [], delegation: undefined })
+const NONE: readonly (readonly string[])[] = []
 
 /** Route parameter names of a Fastify route URL (`/a/:id/:b(^\\d+)` → id, b). */
 function routeParams(url: string): Set<string> {
@@ -166,81 +207,61 @@ function planRoute(config: Record<PropertyKey, unknown>, url: string, method: st
   return Object.freeze({ public: false, guards, delegation })
 }
 
-const agentwritPlugin: FastifyPluginAsync<FastifyAgentAuthOptions> = async (fastify, pluginOptions) => {
-  const { verifier, owned, state } = setupAdapter<FastifyErrorHandler>(
-    pluginOptions,
-    {
-      keyword: 'throw',
-      byDefault: (err, request, reply) => {
-        const answer = problemResponse(err, request.url)
-        reply.code(answer.status).headers(answer.headers).send(answer.body)
-      },
-      forKeyword: (err) => {
-        throw err
-      },
-    },
-    // fastify passes its own keys in plugin options; they are not ours.
-    ['prefix', 'logLevel', 'logSerializers'],
-  )
-  const realm = state.realm
-
-  fastify.decorateRequest('agent', null)
-  fastify.decorate('agentVerifier', verifier)
-
-  function preHandler(mode: 'all' | 'any', requirements: FastifyScopeRequirement[]): preHandlerHookHandler {
+/** `app.requireScope(...)` and friends: preHandlers, marked so `onRoute` can check them. */
+function decorateGuards(fastify: FastifyInstance): void {
+  const scopeHook = (mode: 'all' | 'any', requirements: FastifyScopeRequirement[]) => {
     const guard = compileScopeGuard<FastifyRequest>(mode, requirements)
-    const handler = guardHook(state, (request) =>
-      guard.enforce(
-        accessOf(request.agent, request),
-        request.params as Record<string, unknown>,
-        request,
-        () => request.routeOptions.url ?? request.url,
-      ),
-    )
-    handler[kGuard] = guard
-    return handler
+    return marked(kit.guardHandler(guard), guard)
   }
-  fastify.decorate('requireScope', (...r: FastifyScopeRequirement[]) => preHandler('all', r))
-  fastify.decorate('requireAnyScope', (...r: FastifyScopeRequirement[]) => preHandler('any', r))
-  fastify.decorate('requireDelegatedFrom', (...roots: DelegationRootMatcher[]) => {
-    const guard = compileDelegationGuard(roots)
-    const handler = guardHook(state, (request) => guard.enforce(accessOf(request.agent, request)))
-    handler[kGuard] = true
-    return handler
-  })
+  fastify.decorate('requireScope', (...r: FastifyScopeRequirement[]) => scopeHook('all', r))
+  fastify.decorate('requireAnyScope', (...r: FastifyScopeRequirement[]) => scopeHook('any', r))
+  fastify.decorate('requireDelegatedFrom', (...roots: DelegationRootMatcher[]) =>
+    marked(kit.guardHandler(compileDelegationGuard(roots)), true),
+  )
+}
 
-  // Routes declared once the plugin is loaded: compile their plan now, so a bad config or a
-  // placeholder that is not a route parameter fails at startup, naming the route.
-  fastify.addHook('onRoute', (route) => {
-    const config = (route.config ?? {}) as Record<PropertyKey, unknown>
-    const method = String(route.method)
-    const plan = planRoute(config, route.url, method)
-    const pre = route.preHandler
-    for (const h of (Array.isArray(pre) ? pre : pre ? [pre] : []) as MarkedHandler[]) {
-      const guard = h[kGuard]
-      if (guard === undefined) continue
-      if (plan.public) {
-        throw new TypeError(
-          `agentwrit-verify: ${method} ${route.url}: a requireScope/requireAnyScope/requireDelegatedFrom preHandler needs agentAuth, not agentAuth: false`,
-        )
-      }
-      if (guard !== true) assertPlaceholders(guard, route.url, method)
+function marked(handler: unknown, guard: ScopeGuard<FastifyRequest> | true): MarkedHandler {
+  const hook = handler as MarkedHandler
+  hook[kGuard] = guard
+  return hook
+}
+
+/**
+ * The `onRoute` hook: routes declared once the plugin is loaded get their plan now, so a bad
+ * config, a guard preHandler on a public route, or a placeholder that is not a route parameter
+ * fails at startup, naming the route.
+ */
+function planAtDeclaration(route: RouteOptions): void {
+  const config = (route.config ?? {}) as Record<PropertyKey, unknown>
+  const method = String(route.method)
+  const plan = planRoute(config, route.url, method)
+  const pre = route.preHandler
+  for (const h of (Array.isArray(pre) ? pre : pre ? [pre] : []) as MarkedHandler[]) {
+    const guard = h[kGuard]
+    if (guard === undefined) continue
+    if (plan.public) {
+      throw new TypeError(
+        `agentwrit-verify: ${method} ${route.url}: a requireScope/requireAnyScope/requireDelegatedFrom preHandler needs agentAuth, not agentAuth: false`,
+      )
     }
-    route.config = { ...config, [kPlan]: plan } as typeof route.config
-  })
+    if (guard !== true) assertPlaceholders(guard, route.url, method)
+  }
+  route.config = { ...config, [kPlan]: plan } as RouteOptions['config']
+}
 
-  /**
-   * Plans of routes declared before the plugin was loaded (`app.register(agentwrit)` without
-   * `await`, then routes): the onRoute hook never saw them, but this context's onRequest hook
-   * still runs for them, so they are planned on their first request. A config error there is a
-   * 500 `configuration_error`: such a route never answers unauthenticated.
-   */
+/**
+ * The plan of a request's route: compiled at declaration, or, for a route declared before the
+ * plugin was loaded (`app.register(agentwrit)` without `await`, then routes; the onRoute hook
+ * never saw it, but this context's onRequest hook still runs for it), on its first request. A
+ * config error there is a 500 `configuration_error`: such a route never answers
+ * unauthenticated. `undefined`: no route matched, Fastify's 404 handling answers.
+ */
+function createPlanLookup(realm: string): (request: FastifyRequest) => RoutePlan | undefined {
   const latePlans = new WeakMap<object, RoutePlan>()
-  function planOf(request: FastifyRequest): RoutePlan | undefined {
+  return function planOf(request) {
     const config = request.routeOptions.config as unknown as
       | (Record<PropertyKey, unknown> & { url?: string })
       | undefined
-    // No route matched: Fastify's 404 handling answers, nothing to protect.
     if (config === undefined || config.url === undefined) return undefined
     const planned = config[kPlan] as RoutePlan | undefined
     if (planned !== undefined) return planned
@@ -259,13 +280,17 @@ const agentwritPlugin: FastifyPluginAsync<FastifyAgentAuthOptions> = async (fast
     }
     return plan
   }
+}
 
-  /**
-   * Authentication, for every route of this context whatever the order of declaration (a hook of
-   * the context, not of each route). A route's guards are compiled once and found in its config;
-   * a cached answer completes without a promise.
-   */
-  fastify.addHook('onRequest', function agentwritAuth(request, reply, done) {
+/**
+ * The authentication hook, for every route of the plugin's context whatever the order of
+ * declaration (a hook of the context, not of each route). Template scopes of the route's config
+ * are filled before authentication: a param that cannot be used in a scope is refused before any
+ * broker call. A cached answer completes without a promise.
+ */
+function authenticationHook(state: FastifyState) {
+  const planOf = createPlanLookup(state.realm)
+  return function agentwritAuth(request: FastifyRequest, reply: FastifyReply, done: HookDone): void {
     let plan: RoutePlan | undefined
     let result: AgentIdentity | undefined | Promise<AgentIdentity | undefined>
     let filled: readonly (readonly string[])[] = NONE
@@ -275,58 +300,64 @@ const agentwritPlugin: FastifyPluginAsync<FastifyAgentAuthOptions> = async (fast
         done()
         return
       }
-      // Template scopes are filled before authentication: a param that cannot be used in a
-      // scope is refused before any broker call.
-      if (plan.guards.length > 0) {
-        const params = request.params as Record<string, unknown>
-        filled = plan.guards.map((g) => g.prepare(params, realm))
+      if (plan.guards.length > 0) filled = prepareScopes(plan, request, state.realm)
+      result = kit.authenticate(state, request)
+      if (!(result instanceof Promise)) {
+        attachAndGuard(request, result, plan, filled, state)
+        done()
+        return
       }
-      result = authenticateFor(state, verifier, request.raw, request)
-      if (!(result instanceof Promise)) admit(request, result, plan, filled)
     } catch (err) {
-      refuse(state, err, request, reply, done)
-      return
-    }
-    if (!(result instanceof Promise)) {
-      done()
+      kit.refuse(err, state, request, reply, done)
       return
     }
     const routePlan = plan
     result.then(
       (agent) => {
         try {
-          admit(request, agent, routePlan, filled)
+          attachAndGuard(request, agent, routePlan, filled, state)
         } catch (err) {
-          refuse(state, err, request, reply, done)
+          kit.refuse(err, state, request, reply, done)
           return
         }
         done()
       },
-      (err: unknown) => refuse(state, err, request, reply, done),
+      (err: unknown) => kit.refuse(err, state, request, reply, done),
     )
-  })
-
-  /** Attach the identity and run the route's config guards (an anonymous request meets them as a 401). */
-  function admit(
-    request: FastifyRequest,
-    agent: AgentIdentity | undefined,
-    plan: RoutePlan,
-    filled: readonly (readonly string[])[],
-  ): void {
-    if (agent !== undefined) request.agent = agent
-    if (plan.guards.length === 0 && plan.delegation === undefined) return
-    // An anonymous request (`optional: true`) on a guarded route: 401.
-    const checked = agent ?? identityFor({ agent: undefined, state }, 'route config').agent
-    plan.delegation?.check(checked, realm)
-    for (let i = 0; i < plan.guards.length; i++) {
-      plan.guards[i]!.checkPrepared(checked, filled[i]!, request, realm)
-    }
   }
-
-  if (owned) fastify.addHook('onClose', async () => verifier.close())
 }
 
-const NONE: readonly (readonly string[])[] = []
+function prepareScopes(plan: RoutePlan, request: FastifyRequest, realm: string) {
+  const params = request.params as Record<string, unknown>
+  return plan.guards.map((g) => g.prepare(params, realm))
+}
+
+/** Attach the identity and run the route's config guards (an anonymous request meets them as a 401). */
+function attachAndGuard(
+  request: FastifyRequest,
+  agent: AgentIdentity | undefined,
+  plan: RoutePlan,
+  filled: readonly (readonly string[])[],
+  state: FastifyState,
+): void {
+  if (agent !== undefined) request.agent = agent
+  if (plan.guards.length === 0 && plan.delegation === undefined) return
+  const checked = agent ?? identityFor({ agent: undefined, state }, 'route config').agent
+  plan.delegation?.check(checked, state.realm)
+  for (let i = 0; i < plan.guards.length; i++) {
+    plan.guards[i]!.checkPrepared(checked, filled[i]!, request, state.realm)
+  }
+}
+
+const agentwritPlugin: FastifyPluginAsync<FastifyAgentAuthOptions> = async (fastify, options) => {
+  const setup = kit.setup(options)
+  fastify.decorateRequest('agent', null)
+  fastify.decorate('agentVerifier', setup.verifier)
+  decorateGuards(fastify)
+  fastify.addHook('onRoute', planAtDeclaration)
+  fastify.addHook('onRequest', authenticationHook(setup.state))
+  if (setup.owned) fastify.addHook('onClose', async () => setup.verifier.close())
+}
 
 /**
  * The verified identity of a request, typed non-null: `agentOf(request).id`. Throws the refusal
@@ -334,55 +365,7 @@ const NONE: readonly (readonly string[])[] = []
  * let the request through without credentials, 500 `configuration_error` where the plugin did not
  * authenticate the route.
  */
-export function agentOf(request: FastifyRequest): AgentIdentity {
-  return identityFor(accessOf(request.agent, request), 'agentOf(request)').agent
-}
-
-/**
- * Answer a refusal and end the hook: whatever was thrown becomes an `AgentAuthError` first (a
- * `done(null)` would let the request through); the configured handler replies, or (`'throw'`, a
- * configuration error, or a handler that sent nothing) Fastify's error handling does. Never lets
- * the request through.
- */
-function refuse(
-  state: FastifyState,
-  thrown: unknown,
-  request: FastifyRequest,
-  reply: FastifyReply,
-  done: HookDone,
-): void {
-  const err = asRefusal(thrown)
-  if (err.code === 'configuration_error') {
-    done(err)
-    return
-  }
-  let rendered: void | Promise<void>
-  try {
-    rendered = state.fail(err, request, reply)
-  } catch (renderError) {
-    done(asRefusal(renderError))
-    return
-  }
-  const finish = () => {
-    if (!reply.sent) done(err)
-  }
-  if (rendered instanceof Promise)
-    rendered.then(finish, (renderError: unknown) => done(asRefusal(renderError)))
-  else finish()
-}
-
-/** Run `check` as a callback-style preHandler (no promise when it passes). */
-function guardHook(state: FastifyState, check: (request: FastifyRequest) => void): MarkedHandler {
-  return function agentwritGuard(request: FastifyRequest, reply: FastifyReply, done: HookDone) {
-    try {
-      check(request)
-    } catch (err) {
-      refuse(accessOf<FastifyErrorHandler>(request.agent, request).state ?? state, err, request, reply, done)
-      return
-    }
-    done()
-  } as unknown as MarkedHandler
-}
+export const agentOf: (request: FastifyRequest) => AgentIdentity = kit.agentOf
 
 /**
  * The agentwrit-verify Fastify plugin (`fastify-plugin`, name `agentwrit-verify`, Fastify 5.x).

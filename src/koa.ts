@@ -18,12 +18,13 @@
  * @module
  */
 import type { Context, Middleware, Next } from 'koa'
-import { type AdapterOptions, setupAdapter } from './core/adapter-setup.js'
-import { type AdapterState, accessOf, asRefusal, authenticateFor, identityFor } from './core/adapter-state.js'
+import { createAdapterKit, type FrameworkBinding } from './core/adapter-kit.js'
+import type { AdapterOptions, OnErrorOption } from './core/adapter-setup.js'
+import { asRefusal } from './core/adapter-state.js'
 import type { AgentIdentity } from './core/claims.js'
-import { compileDelegationGuard, type DelegationRootMatcher } from './core/delegation.js'
+import type { DelegationRootMatcher } from './core/delegation.js'
 import { AgentAuthError, problemResponse } from './core/errors.js'
-import { compileScopeGuard, type ScopeRequirement } from './core/guard.js'
+import type { ScopeRequirement } from './core/guard.js'
 import type { AgentAuthOptions } from './core/options.js'
 import type { Verifier } from './core/verifier.js'
 
@@ -41,16 +42,8 @@ declare module 'koa' {
 /** Renders a refusal in Koa. */
 export type KoaErrorHandler = (err: AgentAuthError, ctx: Context) => void | Promise<void>
 
-/** Koa-specific options, on top of {@link AgentAuthOptions}. */
-export interface KoaAuthOptions {
-  /**
-   * How refusals are answered. Default: the adapter sets the status, the
-   * `WWW-Authenticate`/`Retry-After` headers and an RFC 7807 `application/problem+json` body.
-   * `'throw'`: throw the error, so your error middleware (or Koa's own, which uses `err.status`,
-   * `err.headers` and `err.expose`) renders it. A function: render it yourself.
-   */
-  onError?: 'throw' | KoaErrorHandler
-}
+/** Koa-specific options, on top of {@link AgentAuthOptions}: `onError` (`'throw'` or a function). */
+export type KoaAuthOptions = OnErrorOption<KoaErrorHandler, 'throw'>
 
 /** The middleware returned by {@link agentAuth}, with its verifier. */
 export interface KoaAgentAuthMiddleware extends Middleware {
@@ -58,74 +51,56 @@ export interface KoaAgentAuthMiddleware extends Middleware {
   close(): Promise<void>
 }
 
-type KoaState = AdapterState<KoaErrorHandler>
+type KoaContext = Context & { params?: Record<string, unknown>; _matchedRoute?: unknown }
 
-function sendProblem(err: AgentAuthError, ctx: Context): void {
-  const answer = problemResponse(err, ctx.originalUrl ?? ctx.url)
-  ctx.status = answer.status
-  ctx.set(answer.headers)
-  ctx.body = answer.body
-  ctx.type = answer.headers['Content-Type']!
+/**
+ * Koa for the adapter kit. Plain functions, not async ones: a cached answer goes straight to
+ * `next()` with no extra promise. A refusal handed to Koa is a rejected promise (Koa would hang
+ * on a rejected `null`, which the kit never lets through); Koa's error handling answers it from
+ * `err.status`, `err.headers` and `err.expose`, and logs a 500.
+ */
+const binding: FrameworkBinding<KoaContext, Next, undefined, unknown> = {
+  requestName: 'ctx',
+  escalateKeyword: 'throw',
+  authRequest: (ctx) => ctx.req,
+  storedAgent: (ctx) => ctx.state.agent,
+  storeAgent(ctx, agent) {
+    ctx.state.agent = agent
+  },
+  routeParams: (ctx) => ctx.params,
+  routePath: (ctx) => String(ctx._matchedRoute ?? ctx.path),
+  pass: (_ctx, next) => next(),
+  escalate: (err) => Promise.reject(err),
+  render(err, ctx) {
+    const answer = problemResponse(err, ctx.originalUrl ?? ctx.url)
+    ctx.status = answer.status
+    ctx.set(answer.headers)
+    ctx.body = answer.body
+    ctx.type = answer.headers['Content-Type']!
+  },
+  rendered: (rendered) =>
+    Promise.resolve(rendered).catch((renderError: unknown) => {
+      throw asRefusal(renderError)
+    }),
 }
+
+const kit = createAdapterKit(binding)
 
 /**
  * Authenticate every request it sees: a valid AgentWrit token puts the identity on
  * `ctx.state.agent`; anything else is refused (400/401/503, see the README's error table). With
  * `optional: true`, a request without an `Authorization` header passes with `ctx.state.agent`
- * absent. The identity carries this middleware's settings, so the guards find them through it.
+ * absent.
  * @param options - verifier options (or an existing verifier) plus {@link KoaAuthOptions}.
  */
 export function agentAuth(
   options: (AgentAuthOptions & KoaAuthOptions & AdapterOptions) | Verifier,
 ): KoaAgentAuthMiddleware {
-  const { verifier, state } = setupAdapter<KoaErrorHandler>(options, {
-    keyword: 'throw',
-    byDefault: sendProblem,
-    forKeyword: (err) => {
-      throw err
-    },
-  })
-  // Plain functions, not async ones: a cached answer goes straight to next() with no extra promise.
-  const middleware = ((ctx: Context, next: Next) => {
-    let result: AgentIdentity | undefined | Promise<AgentIdentity | undefined>
-    try {
-      result = authenticateFor(state, verifier, ctx.req, ctx)
-    } catch (err) {
-      return refuse(err, ctx, state)
-    }
-    if (result instanceof Promise) {
-      return result.then(
-        (agent) => {
-          if (agent !== undefined) ctx.state.agent = agent
-          return next()
-        },
-        (err: unknown) => refuse(err, ctx, state),
-      )
-    }
-    if (result !== undefined) ctx.state.agent = result
-    return next()
-  }) as KoaAgentAuthMiddleware
-  Object.defineProperty(middleware, 'verifier', { value: verifier })
-  Object.defineProperty(middleware, 'close', { value: () => verifier.close() })
+  const setup = kit.setup(options)
+  const middleware = kit.authentication(setup) as unknown as KoaAgentAuthMiddleware
+  Object.defineProperty(middleware, 'verifier', { value: setup.verifier })
+  Object.defineProperty(middleware, 'close', { value: () => setup.verifier.close() })
   return middleware
-}
-
-/**
- * End the request with a refusal: whatever was thrown becomes an `AgentAuthError` first (Koa
- * would hang on a rejected `null`); it is rendered by the configured handler, or thrown (as a
- * rejected promise) so Koa's error handling answers it. A misconfigured route
- * (`configuration_error`) is the developer's bug and is always thrown, so Koa logs it as a 500.
- */
-function refuse(thrown: unknown, ctx: Context, state: KoaState | undefined): Promise<void> {
-  const err = asRefusal(thrown)
-  if (err.code === 'configuration_error' || state === undefined) return Promise.reject(err)
-  try {
-    return Promise.resolve(state.fail(err, ctx)).catch((rendered: unknown) => {
-      throw asRefusal(rendered)
-    })
-  } catch (rendered) {
-    return Promise.reject(asRefusal(rendered))
-  }
 }
 
 /**
@@ -133,58 +108,32 @@ function refuse(thrown: unknown, ctx: Context, state: KoaState | undefined): Pro
  * request without one, which Koa answers: 401 `missing_token` where `optional: true` let the
  * request through without credentials, 500 `configuration_error` where no `agentAuth()` ran.
  */
-export function agentOf(ctx: Context): AgentIdentity {
-  return identityFor(accessOf(ctx.state.agent, ctx), 'agentOf(ctx)').agent
-}
+export const agentOf: (ctx: Context) => AgentIdentity = kit.agentOf
 
 /** A scope requirement for Koa: a template string or `(ctx, agent) => scope(s)`. */
 export type KoaScopeRequirement = ScopeRequirement<Context>
 
-function guard(mode: 'all' | 'any', requirements: KoaScopeRequirement[]): Middleware {
-  const compiled = compileScopeGuard<Context>(mode, requirements)
-  return (ctx: Context, next: Next) => {
-    const access = accessOf<KoaErrorHandler>(ctx.state.agent, ctx)
-    try {
-      compiled.enforce(access, (ctx as Context & { params?: Record<string, unknown> }).params, ctx, () =>
-        String((ctx as Context & { _matchedRoute?: unknown })._matchedRoute ?? ctx.path),
-      )
-    } catch (err) {
-      return refuse(err, ctx, access.state)
-    }
-    return next()
-  }
-}
-
 /**
  * Require every listed scope. Strings are templates whose `:name` placeholders are filled from
- * `ctx.params` (`'read:data:customer-:id'`); functions compute scopes from the context.
- * A malformed template throws here, at route definition.
+ * `ctx.params` (`'read:data:customer-:id'`, `@koa/router`); functions compute scopes from the
+ * context. A malformed template throws here, at route definition.
  */
-export function requireScope(...requirements: KoaScopeRequirement[]): Middleware {
-  return guard('all', requirements)
-}
+export const requireScope = kit.requireScope as unknown as (
+  ...requirements: KoaScopeRequirement[]
+) => Middleware
 
 /** Require at least one of the listed scopes (same forms as {@link requireScope}). */
-export function requireAnyScope(...requirements: KoaScopeRequirement[]): Middleware {
-  return guard('any', requirements)
-}
+export const requireAnyScope = kit.requireAnyScope as unknown as (
+  ...requirements: KoaScopeRequirement[]
+) => Middleware
 
 /**
  * Accept only delegated tokens whose chain starts at one of these agents (exact SPIFFE id,
  * RegExp, or predicate on the root agent id). Anything else: 403 `delegation_not_allowed`.
  */
-export function requireDelegatedFrom(...roots: DelegationRootMatcher[]): Middleware {
-  const compiled = compileDelegationGuard(roots)
-  return (ctx: Context, next: Next) => {
-    const access = accessOf<KoaErrorHandler>(ctx.state.agent, ctx)
-    try {
-      compiled.enforce(access)
-    } catch (err) {
-      return refuse(err, ctx, access.state)
-    }
-    return next()
-  }
-}
+export const requireDelegatedFrom = kit.requireDelegatedFrom as unknown as (
+  ...roots: DelegationRootMatcher[]
+) => Middleware
 
 export type { AdapterOptions, AgentAuthOptions, AgentIdentity, DelegationRootMatcher, Verifier }
 export { AgentAuthError }

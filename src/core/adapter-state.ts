@@ -6,7 +6,7 @@
  * with junk or rejects with `null`) ends in a refusal in every adapter, never in the handler.
  *
  * How a guard finds the state of the request it guards:
- * - an identity built by our verifier carries the state as its origin (`identityOrigin`), so the
+ * - an identity built by our verifier carries the state as its owner (`identityOwner`), so the
  *   warm path stores nothing but the identity on the request;
  * - an identity from a hand-written {@link Verifier} is checked for shape and remembered in a
  *   `WeakMap` (identity → state);
@@ -18,34 +18,40 @@
 
 import { hasQueryToken } from './bearer.js'
 import type { AgentIdentity } from './claims.js'
-import { identityOrigin } from './claims.js'
+import { identityOwner } from './claims.js'
 import { AgentAuthError } from './errors.js'
-import { type AuthRequest, authenticateFast, type Verifier } from './verifier.js'
+import type { AuthRequest, RequestAuthenticator } from './verifier.js'
 
 /** Identities returned by hand-written verifiers, with the state that accepted them. */
 const foreignIdentities = new WeakMap<object, AdapterState<unknown>>()
 /** Requests let through anonymously (`optional: true`), with the state that let them through. */
 const anonymousRequests = new WeakMap<object, AdapterState<unknown>>()
 
-/** The settings of one authentication middleware that its guards need at request time. */
-export class AdapterState<F> {
+/** The settings of one authentication middleware, which its guards need at request time too. */
+export class AdapterState<H> {
   constructor(
     /** `realm` of every challenge this middleware's refusals carry. */
     readonly realm: string,
-    /** How a refusal is answered (the adapter's renderer, `'next'`/`'throw'`, or the user's `onError`). */
-    readonly fail: F,
+    /**
+     * What renders a refusal: the adapter's default problem answer or the user's `onError`.
+     * `undefined` (`onError: 'next'` / `'throw'`): every refusal goes to the framework's error
+     * handling.
+     */
+    readonly render: H | undefined,
     /** `true`: a request without an `Authorization` header passes with no identity. */
     readonly optional: boolean,
+    /** How this middleware's verifier is asked (see `requestAuthenticator`). */
+    readonly authenticateRequest: RequestAuthenticator,
   ) {}
 
   /**
-   * The identity a verifier produced, checked. Ours carry this state as their origin and pass at
+   * The identity a verifier produced, checked. Ours carry this state as their owner and pass at
    * the cost of one brand check; anything else must look like an identity (non-empty string `id`,
    * string array `scope`) and is remembered as this state's.
    * @throws AgentAuthError `configuration_error` (500) for anything that is not an identity.
    */
   accept(value: unknown): AgentIdentity {
-    if (identityOrigin(value) === this) return value as AgentIdentity
+    if (identityOwner(value) === this) return value as AgentIdentity
     if (!looksLikeIdentity(value)) {
       throw new AgentAuthError('configuration_error', {
         detail: 'the verifier resolved with something that is not an identity',
@@ -72,29 +78,28 @@ export class AdapterState<F> {
 
   /** Whether `agent` is an identity this middleware attached (not one put there by other code). */
   owns(agent: unknown): boolean {
-    return identityOrigin(agent) === this || (isObject(agent) && foreignIdentities.get(agent) === this)
+    return identityOwner(agent) === this || (isObject(agent) && foreignIdentities.get(agent) === this)
   }
 }
 
 /**
  * Authenticate one request for an adapter: the identity synchronously when the answer is cached,
- * `undefined` for a request `state` lets pass anonymously (recorded on `anonymousKey`, the
- * framework's request object), a promise of either otherwise. Whatever the verifier produces is
- * checked with {@link AdapterState.accept}. May throw synchronously; adapters turn every throw or
- * rejection into a refusal with {@link asRefusal}.
+ * `undefined` for a request `state` lets pass anonymously (recorded on `requestObject`, the
+ * framework's request or context), a promise of either otherwise. Whatever the verifier produces
+ * is checked with {@link AdapterState.accept}. May throw synchronously; adapters turn every throw
+ * or rejection into a refusal with {@link asRefusal}.
  */
-export function authenticateFor<F>(
-  state: AdapterState<F>,
-  verifier: Verifier,
+export function authenticateWith<H>(
+  state: AdapterState<H>,
   request: AuthRequest,
-  anonymousKey: object,
+  requestObject: object,
 ): AgentIdentity | undefined | Promise<AgentIdentity | undefined> {
   if (state.letsPassAnonymously(request)) {
-    state.markAnonymous(anonymousKey)
+    state.markAnonymous(requestObject)
     return undefined
   }
-  const result: unknown = authenticateFast(verifier, request, state)
-  if (identityOrigin(result) === state) return result as AgentIdentity
+  const result: unknown = state.authenticateRequest(request, state)
+  if (identityOwner(result) === state) return result as AgentIdentity
   if (isThenable(result)) return Promise.resolve(result).then((value) => state.accept(value))
   return state.accept(result)
 }
@@ -121,9 +126,8 @@ const NO_ACCESS = Object.freeze({ agent: undefined, state: undefined })
  * @param request - the framework's request object the anonymous pass was recorded on
  */
 export function accessOf<F>(agent: unknown, request: object): GuardAccess<F> {
-  const origin = identityOrigin(agent)
-  if (origin instanceof AdapterState)
-    return { agent: agent as AgentIdentity, state: origin as AdapterState<F> }
+  const owner = identityOwner(agent)
+  if (owner instanceof AdapterState) return { agent: agent as AgentIdentity, state: owner as AdapterState<F> }
   if (isObject(agent)) {
     const state = foreignIdentities.get(agent)
     return state === undefined

@@ -342,10 +342,10 @@ export function identityBase(given: AgentWritClaims): IdentityBase {
 
 /**
  * The runtime class of identities. Its instances are frozen and carry exactly the
- * {@link AgentIdentity} fields as own enumerable properties, plus a private origin: whatever the
- * adapter that authenticated the request passed in (its settings), so that its route guards find
- * them through `req.agent` alone, with no second property on the request. Not exported from the
- * package: the public type is the {@link AgentIdentity} interface.
+ * {@link AgentIdentity} fields as own enumerable properties, plus a private owner: the settings
+ * of the adapter middleware that authenticated the request (its `AdapterState`), so that route
+ * guards find them through the identity alone (`req.agent`), with no second property on the
+ * request. Not exported from the package: the public type is the {@link AgentIdentity} interface.
  */
 class VerifiedIdentity implements AgentIdentity {
   declare readonly id: string
@@ -366,14 +366,14 @@ class VerifiedIdentity implements AgentIdentity {
   declare readonly delegatedBy: string | undefined
   declare readonly claims: AgentWritClaims
   declare readonly verification: AgentIdentity['verification']
-  readonly #origin: unknown
+  readonly #owner: object | undefined
 
   constructor(
     base: IdentityBase,
     verification: { source: VerificationSource; cacheAgeMs: number },
-    origin: unknown,
+    owner: object | undefined,
   ) {
-    this.#origin = origin
+    this.#owner = owner
     this.id = base.id
     this.kind = base.kind
     this.trustDomain = base.trustDomain
@@ -395,9 +395,9 @@ class VerifiedIdentity implements AgentIdentity {
     Object.freeze(this)
   }
 
-  static originOf(value: unknown): unknown {
-    return typeof value === 'object' && value !== null && #origin in value
-      ? (value as VerifiedIdentity).#origin
+  static ownerOf(value: unknown): object | undefined {
+    return typeof value === 'object' && value !== null && #owner in value
+      ? (value as VerifiedIdentity).#owner
       : undefined
   }
 }
@@ -406,22 +406,23 @@ Object.defineProperty(VerifiedIdentity, 'name', { value: 'AgentIdentity' })
 
 /**
  * One request's identity: the shared base plus fresh `Date`s and how it was verified. Frozen.
- * @param origin - the authenticating adapter's settings, read back with {@link identityOrigin}.
+ * @param owner - the authenticating adapter's settings, read back with {@link identityOwner}.
  */
 export function identityFrom(
   base: IdentityBase,
   verification: { source: VerificationSource; cacheAgeMs: number },
-  origin?: unknown,
+  owner?: object,
 ): AgentIdentity {
-  return new VerifiedIdentity(base, verification, origin)
+  return new VerifiedIdentity(base, verification, owner)
 }
 
 /**
- * The `origin` an identity was built with by {@link identityFrom}; `undefined` for anything else
- * (an object that only looks like an identity, or one built without an origin).
+ * The owner an identity was built with by {@link identityFrom} (the adapter settings that
+ * authenticated it); `undefined` for anything else (an object that only looks like an identity,
+ * or one built without an owner, e.g. by `verifyToken`).
  */
-export function identityOrigin(value: unknown): unknown {
-  return VerifiedIdentity.originOf(value)
+export function identityOwner(value: unknown): object | undefined {
+  return VerifiedIdentity.ownerOf(value)
 }
 
 /** Build the frozen request identity from verified claims. */

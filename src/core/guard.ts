@@ -40,14 +40,14 @@ export interface ScopeGuard<Req> {
    * `agentAuth()`, or the identity replaced after it) is a `configuration_error` (500). Then the
    * route: a placeholder that is not a key of `params` is `invalid_scope_parameter` (400) when the
    * route's path declares it (an optional parameter that is absent, `/opt{/:id}`) and a
-   * `configuration_error` naming the route otherwise (`route()` is only called then). Then
-   * {@link ScopeGuard.check}.
+   * `configuration_error` naming the route otherwise (`route(request)`, the route's path pattern,
+   * is only called then). Then {@link ScopeGuard.check}.
    */
   enforce(
     access: GuardAccess<unknown>,
     params: Readonly<Record<string, unknown>> | undefined,
     request: Req,
-    route: () => string,
+    route: (request: Req) => string,
   ): void
   /**
    * Fill the templates only: throws `invalid_scope_parameter` for a param that cannot be used in
@@ -142,7 +142,7 @@ export function compileScopeGuard<Req>(
       const p = params ?? {}
       for (const name of placeholders) {
         if (Object.hasOwn(p, name)) continue
-        const path = route()
+        const path = route(request)
         if (routeDeclares(path, name)) {
           throw new AgentAuthError('invalid_scope_parameter', {
             detail: `route parameter "${name}" is required by the scope but absent`,

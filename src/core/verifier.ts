@@ -5,17 +5,11 @@
  * identity. Framework-free; every adapter is a thin translation of this.
  */
 import type { IncomingHttpHeaders } from 'node:http'
+import { createAcceptance } from './acceptance.js'
 import { assertBearerSyntax, hasQueryToken, looksLikeJws, readBearer } from './bearer.js'
 import { tokenKey } from './cache.js'
-import {
-  type AgentIdentity,
-  type AgentWritClaims,
-  type IdentityBase,
-  identityBase,
-  identityFrom,
-  tokenKindOf,
-} from './claims.js'
-import { chainAttenuates } from './delegation.js'
+import { type AgentIdentity, type AgentWritClaims, type IdentityBase, identityFrom } from './claims.js'
+import { type ConnectionMemo, createConnectionMemos } from './connection-memo.js'
 import { AgentAuthError } from './errors.js'
 import { createHybridStrategy } from './hybrid.js'
 import { createLocalStrategy } from './local.js'
@@ -69,6 +63,30 @@ export interface Verifier {
 }
 
 /**
+ * An adapter's way in: authenticate a request, returning the identity synchronously when the
+ * answer is cached (no promise on the warm path) and a promise otherwise; may throw synchronously.
+ * `owner` (the adapter's settings for this request) goes into the identity, read back with
+ * `identityOwner`.
+ */
+export type RequestAuthenticator = (
+  request: AuthRequest,
+  owner?: object,
+) => AgentIdentity | Promise<AgentIdentity>
+
+/** The synchronous-when-cached authenticator of each verifier made by {@link createVerifier}. */
+const syncWhenCached = new WeakMap<Verifier, RequestAuthenticator>()
+
+/**
+ * The {@link RequestAuthenticator} of a verifier, looked up once when an adapter is set up: ours
+ * answers a cached request synchronously; any other {@link Verifier} (hand-written, or a copy of
+ * ours such as `{ ...verifier, authenticate }`) is asked through its own `authenticate` on every
+ * request, and its identities carry no owner.
+ */
+export function requestAuthenticator(verifier: Verifier): RequestAuthenticator {
+  return syncWhenCached.get(verifier) ?? ((request) => verifier.authenticate(request))
+}
+
+/**
  * Create a verifier. Options are validated now: a bad option throws a `TypeError` naming it.
  * @see AgentAuthOptions for every option, its default and unit.
  */
@@ -77,21 +95,7 @@ export function createVerifier(input: AgentAuthOptions): Verifier {
   const { realm } = options
   /** The revocation feed, when configured (created below, once the strategies exist). */
   let feed: RevocationFeed | undefined
-  /** While the feed lags, broker answers older than its `laggingCacheTtlMs` are not used. */
-  const answerAge =
-    options.revocationFeed === undefined ? undefined : () => feed?.maxCacheAgeMs(options.now()) ?? 0
-  const remote: RemoteStrategy | undefined =
-    options.mode === 'remote' || options.mode === 'hybrid'
-      ? createRemoteStrategy(options, undefined, answerAge)
-      : undefined
-  const local: ShapedStrategy | undefined =
-    options.mode === 'local' || options.mode === 'hybrid' ? createLocalStrategy(options) : undefined
-  const strategy: ShapedStrategy =
-    options.mode === 'remote'
-      ? remote!
-      : options.mode === 'local'
-        ? local!
-        : createHybridStrategy(local!, remote!, { realm, retryAfterSeconds: options.retryAfterSeconds })
+  const { remote, local, strategy } = createStrategies(options, () => feed)
   /**
    * One shape check for every mode, on the cold path only (a cached answer exists only for a token
    * that passed it). It remembers the last accepted header segment, so the header is decoded once.
@@ -108,6 +112,8 @@ export function createVerifier(input: AgentAuthOptions): Verifier {
   }
   /** Whether a cached answer's age is bounded by the feed's lag (remote and hybrid: the broker can be asked). */
   const lagBounded = feed !== undefined && remote !== undefined
+  const acceptedBase = createAcceptance(options)
+  const memos = createConnectionMemos()
   const infraCode = options.mode === 'local' ? 'key_source_unavailable' : 'broker_unavailable'
   const extractOptions = { maxTokenLength: options.maxTokenLength, realm }
 
@@ -115,56 +121,13 @@ export function createVerifier(input: AgentAuthOptions): Verifier {
     return new AgentAuthError('invalid_token', { reason, realm })
   }
 
-  /** What the broker's validate endpoint does not check. */
-  function admit(claims: AgentWritClaims): void {
-    const kind = tokenKindOf(claims.sub)
-    if (kind === null) throw invalid('unknown_subject_kind')
-    if (kind.kind === 'admin' && !options.allowAdminTokens) throw invalid('admin_token_refused')
-    if (kind.kind === 'app' && !options.allowAppTokens) throw invalid('app_token_refused')
-    if (
-      kind.kind === 'agent' &&
-      options.trustDomain !== undefined &&
-      kind.trustDomain !== options.trustDomain
-    ) {
-      throw invalid('foreign_trust_domain')
-    }
-    if (options.issuer !== undefined && claims.iss !== options.issuer) throw invalid('issuer_mismatch')
-    if (options.audience !== undefined) {
-      const aud = claims.aud ?? []
-      if (!aud.some((a) => options.audience!.includes(a))) throw invalid('audience_mismatch')
-    }
-    const depth = claims.delegation_chain?.length ?? 0
-    if (depth > 0 && !chainAttenuates(claims)) throw invalid('delegation_not_attenuated')
-    // Authentic but not accepted here: a 403, checked after every 401 reason.
-    if (options.maxDelegationDepth !== undefined && depth > options.maxDelegationDepth) {
-      throw new AgentAuthError('delegation_not_allowed', { reason: 'delegation_too_deep', realm })
-    }
+  function identify(verified: VerifiedToken, owner: object | undefined): AgentIdentity {
+    return identityFrom(acceptedBase(verified.claims), verified, owner)
   }
 
-  /**
-   * Identity bases by claim set. Cached verification results share one frozen claims object, so
-   * a warm request reuses the admission verdict and the claims-only identity fields.
-   */
-  const bases = new WeakMap<AgentWritClaims, IdentityBase>()
-
-  /** The admitted identity base of a claim set (admission runs on the first sight of it). */
-  function baseFor(claims: AgentWritClaims): IdentityBase {
-    let base = bases.get(claims)
-    if (base === undefined) {
-      admit(claims)
-      base = identityBase(claims)
-      bases.set(claims, base)
-    }
-    return base
-  }
-
-  function identify(verified: VerifiedToken, origin: unknown): AgentIdentity {
-    return identityFrom(baseFor(verified.claims), verified, origin)
-  }
-
-  function unexpected(err: unknown): AgentAuthError {
+  /** A failure that is not a refusal is never an acceptance and never a 401: it is a 503. */
+  function asVerificationError(err: unknown): AgentAuthError {
     if (err instanceof AgentAuthError) return err
-    // An unexpected failure is never an acceptance and never a 401.
     return new AgentAuthError(infraCode, {
       reason: 'unexpected_error',
       cause: err,
@@ -180,7 +143,7 @@ export function createVerifier(input: AgentAuthOptions): Verifier {
    * claims the broker never writes are refused before any key lookup or broker call, and the
    * strategy is handed what was read, so nothing is decoded twice.
    */
-  async function verifyJws(token: string, key: string, origin?: unknown): Promise<AgentIdentity> {
+  async function verifyJws(token: string, key: string, owner?: object): Promise<AgentIdentity> {
     let verified: VerifiedToken
     /** The feed's generation before asking: a change while the broker was asked may concern the answer. */
     const generation = feed?.generation
@@ -194,7 +157,7 @@ export function createVerifier(input: AgentAuthOptions): Verifier {
       if (feed !== undefined && remote === undefined) await feed.whenSynced(options.timeoutMs)
       verified = await strategy.verify(token, key, shape)
     } catch (err) {
-      throw unexpected(err)
+      throw asVerificationError(err)
     }
     assertNotRevoked(verified.claims)
     if (lagBounded && verified.source === 'broker' && feed!.generation !== generation) {
@@ -203,7 +166,7 @@ export function createVerifier(input: AgentAuthOptions): Verifier {
       const { jti } = verified.claims
       strategy.evictWhere?.((claims) => claims.jti === jti)
     }
-    return identify(verified, origin)
+    return identify(verified, owner)
   }
 
   /** 401 for claims the revocation feed knows the broker revoked or released. */
@@ -212,12 +175,15 @@ export function createVerifier(input: AgentAuthOptions): Verifier {
   }
 
   /** The strategy's cached answer for a token key, if any (a cached refusal throws). */
-  function peek(key: string): VerifiedToken | undefined {
+  function cachedAnswer(key: string): VerifiedToken | undefined {
+    let hit: VerifiedToken | undefined
     try {
-      return strategy.peek?.(key)
+      hit = strategy.peek?.(key)
     } catch (err) {
-      throw unexpected(err)
+      throw asVerificationError(err)
     }
+    if (hit !== undefined) assertNotRevoked(hit.claims)
+    return hit
   }
 
   async function verifyToken(token: string): Promise<AgentIdentity> {
@@ -232,44 +198,23 @@ export function createVerifier(input: AgentAuthOptions): Verifier {
     if (!looksLikeJws(token)) throw invalid('malformed')
     const key = tokenKey(token)
     // A cached answer first, as for authenticate(): its token passed the shape check already.
-    const hit = peek(key)
-    if (hit !== undefined) {
-      assertNotRevoked(hit.claims)
-      return identify(hit, undefined)
-    }
-    return verifyJws(token, key)
+    const hit = cachedAnswer(key)
+    return hit !== undefined ? identify(hit, undefined) : verifyJws(token, key)
   }
 
   /**
-   * The last token seen on each connection, its key and, once a cached answer was found for it,
-   * that answer until its cache entry expires. A keep-alive connection usually repeats one token:
-   * a repeat then skips the SHA-256 and the cache lookup. A WeakMap rather than a property on the
-   * socket, so Node's sockets keep the hidden class Node's own code expects. The memo lives and
-   * dies with the connection and is never a cache key, a log line or an error; `close()` drops it.
+   * The connection's remembered answer, while it stands: within its cache entry's lifetime and,
+   * with a revocation feed, made since the feed's last change and no older than a lagging feed
+   * allows.
    */
-  let connections = new WeakMap<object, ConnectionMemo>()
-
-  /** A memo made before the feed's last change, or older than a lagging feed allows, is asked again. */
-  function memoTrusted(memo: ConnectionMemo, now: number): boolean {
-    if (memo.generation !== feed!.generation) return false
-    return !lagBounded || now - memo.storedAt <= feed!.maxCacheAgeMs(now)
+  function rememberedBase(memo: ConnectionMemo, now: number): IdentityBase | undefined {
+    if (memo.base === undefined || now >= memo.until) return undefined
+    if (feed === undefined) return memo.base
+    if (memo.generation !== feed.generation) return undefined
+    return !lagBounded || now - memo.storedAt <= feed.maxCacheAgeMs(now) ? memo.base : undefined
   }
 
-  function memoFor(socket: object | null | undefined, token: string): ConnectionMemo {
-    if (socket === undefined || socket === null) return newMemo(token)
-    const last = connections.get(socket)
-    if (last !== undefined && last.token === token) return last
-    const memo = newMemo(token)
-    connections.set(socket, memo)
-    return memo
-  }
-
-  /**
-   * The identity synchronously when the answer is cached, a promise otherwise. Throws
-   * synchronously for a request refused before verification or by a cached refusal.
-   * `origin` goes into the identity (see `identityOrigin`).
-   */
-  function authenticateNow(request: AuthRequest, origin?: unknown): AgentIdentity | Promise<AgentIdentity> {
+  const authenticateSyncWhenCached: RequestAuthenticator = (request, owner) => {
     if (request.url !== undefined && hasQueryToken(request.url)) {
       throw new AgentAuthError('invalid_request', {
         detail: 'access tokens are accepted only in the Authorization header',
@@ -278,29 +223,21 @@ export function createVerifier(input: AgentAuthOptions): Verifier {
       })
     }
     const token = readBearer(request.headers, request.rawHeaders, extractOptions)
-    const memo = memoFor(request.socket, token)
+    const memo = memos.memoFor(request.socket, token)
     if (memo.base !== undefined) {
-      // Same token as the previous request on this connection, answer still within its cache TTL
-      // (and, with a revocation feed, nothing revoked since and not older than the feed allows).
       const now = options.now()
-      if (now < memo.until && (feed === undefined || memoTrusted(memo, now))) {
-        const cacheAgeMs = Math.max(0, now - memo.storedAt)
-        return identityFrom(memo.base, { source: 'cache', cacheAgeMs }, origin)
+      const base = rememberedBase(memo, now)
+      if (base !== undefined) {
+        return identityFrom(base, { source: 'cache', cacheAgeMs: Math.max(0, now - memo.storedAt) }, owner)
       }
       memo.base = undefined
     }
-    const hit = peek(memo.key)
     // A cache entry only ever exists for a token that passed every syntax check.
+    const hit = cachedAnswer(memo.key)
     if (hit !== undefined) {
-      assertNotRevoked(hit.claims)
-      const base = baseFor(hit.claims)
-      if (hit.reusableUntil !== undefined) {
-        memo.base = base
-        memo.storedAt = options.now() - hit.cacheAgeMs
-        memo.until = hit.reusableUntil
-        memo.generation = feed?.generation ?? 0
-      }
-      return identityFrom(base, hit, origin)
+      const base = acceptedBase(hit.claims)
+      memos.remember(memo, base, hit, options.now(), feed?.generation ?? 0)
+      return identityFrom(base, hit, owner)
     }
     // Three base64url segments are a b64token too: one scan of the token decides both, and the
     // b64token check only runs to tell a malformed header (400) from a malformed token (401).
@@ -308,31 +245,28 @@ export function createVerifier(input: AgentAuthOptions): Verifier {
       assertBearerSyntax(token, realm)
       throw invalid('malformed')
     }
-    return verifyJws(token, memo.key, origin)
+    return verifyJws(token, memo.key, owner)
   }
 
   function authenticate(request: AuthRequest): Promise<AgentIdentity> {
     try {
-      const result = authenticateNow(request)
+      const result = authenticateSyncWhenCached(request)
       return result instanceof Promise ? result : Promise.resolve(result)
     } catch (err) {
       return Promise.reject(err)
     }
   }
 
-  return Object.freeze({
+  const verifier: Verifier = Object.freeze({
     options,
     verifyToken,
     authenticate,
-    // Paired with this verifier's own `authenticate`: a copy whose `authenticate` was replaced
-    // (`{ ...verifier, authenticate }`) keeps the symbol but is asked through its own method.
-    [kAuthenticateFast]: { authenticate, now: authenticateNow },
     stats(): VerifierStats {
       const counters = { brokerCalls: remote?.brokerCalls ?? 0, cacheEntries: remote?.cache.size ?? 0 }
       return feed === undefined ? counters : { ...counters, revocationFeed: feed.stats() }
     },
     async close() {
-      connections = new WeakMap()
+      memos.clear()
       await feed?.close()
       await strategy.close()
       if (options.mode === 'hybrid') {
@@ -341,51 +275,25 @@ export function createVerifier(input: AgentAuthOptions): Verifier {
       }
     },
   })
+  syncWhenCached.set(verifier, authenticateSyncWhenCached)
+  return verifier
 }
 
-const kAuthenticateFast = Symbol('agentwrit-verify.authenticateFast')
-
-/** What a verifier remembers about one connection (see `connections` in {@link createVerifier}). */
-interface ConnectionMemo {
-  readonly token: string
-  /** `tokenKey(token)`. */
-  readonly key: string
-  /** The admitted identity base of the cached answer, `undefined` until one was found. */
-  base: IdentityBase | undefined
-  /** When that answer was stored (ms, `options.now` clock), for `cacheAgeMs`. */
-  storedAt: number
-  /** Its cache entry's expiry (exclusive). */
-  until: number
-  /** The revocation feed's generation when the answer was found (0 without a feed). */
-  generation: number
-}
-
-function newMemo(token: string): ConnectionMemo {
-  return { token, key: tokenKey(token), base: undefined, storedAt: 0, until: 0, generation: 0 }
-}
-
-/**
- * For adapters: authenticate, returning the identity synchronously when the answer is cached
- * (no promise on the warm path) and a promise otherwise; may throw synchronously. The identity
- * carries `origin` (read back with `identityOrigin`) when the verifier is one of ours; a
- * hand-written {@link Verifier} returns identities without it.
- */
-export function authenticateFast(
-  verifier: Verifier,
-  request: AuthRequest,
-  origin?: unknown,
-): AgentIdentity | Promise<AgentIdentity> {
-  const fast = (verifier as FastVerifier)[kAuthenticateFast]
-  return fast !== undefined && fast.authenticate === verifier.authenticate
-    ? fast.now(request, origin)
-    : verifier.authenticate(request)
-}
-
-type FastVerifier = Verifier & {
-  [kAuthenticateFast]?: {
-    readonly authenticate: Verifier['authenticate']
-    readonly now: (request: AuthRequest, origin?: unknown) => AgentIdentity | Promise<AgentIdentity>
-  }
+/** The strategies of a mode: remote, local, or both combined (hybrid). */
+function createStrategies(
+  options: ResolvedOptions,
+  feedOf: () => RevocationFeed | undefined,
+): { remote?: RemoteStrategy; local?: ShapedStrategy; strategy: ShapedStrategy } {
+  const { mode, realm } = options
+  /** While the feed lags, broker answers older than its `laggingCacheTtlMs` are not used. */
+  const answerAge =
+    options.revocationFeed === undefined ? undefined : () => feedOf()?.maxCacheAgeMs(options.now()) ?? 0
+  const remote = mode === 'local' ? undefined : createRemoteStrategy(options, undefined, answerAge)
+  const local = mode === 'remote' ? undefined : createLocalStrategy(options)
+  if (remote === undefined) return { local, strategy: local! }
+  if (local === undefined) return { remote, strategy: remote }
+  const hybrid = createHybridStrategy(local, remote, { realm, retryAfterSeconds: options.retryAfterSeconds })
+  return { remote, local, strategy: hybrid }
 }
 
 /** Whether a value is a {@link Verifier} (adapters accept either options or a verifier). */

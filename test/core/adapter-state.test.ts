@@ -3,15 +3,25 @@ import {
   AdapterState,
   accessOf,
   asRefusal,
-  authenticateFor,
+  authenticateWith,
   identityFor,
 } from '../../src/core/adapter-state.js'
+import { requestAuthenticator } from '../../src/core/verifier.js'
 import { AgentAuthError, type AgentIdentity, createVerifier, type Verifier } from '../../src/index.js'
 
 const FOREIGN = {
   id: 'spiffe://agentwrit.local/agent/o/t/i',
   scope: ['read:data:x'],
 } as unknown as AgentIdentity
+
+const NEVER_ASKED = () => {
+  throw new Error('must not be asked')
+}
+
+/** The settings of a middleware over `verifier` (default: one that must not be asked). */
+function stateOf(realm: string, optional: boolean, verifier?: Verifier): AdapterState<null> {
+  return new AdapterState(realm, null, optional, verifier ? requestAuthenticator(verifier) : NEVER_ASKED)
+}
 
 function handWritten(authenticate: Verifier['authenticate']): Verifier {
   return {
@@ -42,36 +52,36 @@ describe('asRefusal', () => {
 
 describe('AdapterState', () => {
   it('accepts what looks like an identity and remembers whose it is', () => {
-    const state = new AdapterState('r', null, false)
+    const state = stateOf('r', false)
     expect(state.accept(FOREIGN)).toBe(FOREIGN)
     expect(state.owns(FOREIGN)).toBe(true)
-    expect(new AdapterState('r', null, false).owns(FOREIGN)).toBe(false)
+    expect(stateOf('r', false).owns(FOREIGN)).toBe(false)
     expect(accessOf(FOREIGN, {})).toEqual({ agent: FOREIGN, state })
   })
   it.each([null, undefined, 0, {}, { id: '' }, { id: 'a', scope: 'x' }, { id: 'a', scope: [1] }, 'id'])(
     'refuses %o as an identity (500)',
     (value) => {
-      expect(() => new AdapterState('r', null, false).accept(value)).toThrow(
+      expect(() => stateOf('r', false).accept(value)).toThrow(
         expect.objectContaining({ code: 'configuration_error' }),
       )
     },
   )
   it('lets a request without Authorization pass only when optional, and never with a query token', () => {
-    const optional = new AdapterState('r', null, true)
+    const optional = stateOf('r', true)
     expect(optional.letsPassAnonymously({ headers: {}, url: '/a' })).toBe(true)
     expect(optional.letsPassAnonymously({ headers: { authorization: 'Bearer x' }, url: '/a' })).toBe(false)
     expect(optional.letsPassAnonymously({ headers: {}, url: '/a?access_token=x' })).toBe(false)
-    expect(new AdapterState('r', null, false).letsPassAnonymously({ headers: {}, url: '/a' })).toBe(false)
+    expect(stateOf('r', false).letsPassAnonymously({ headers: {}, url: '/a' })).toBe(false)
   })
 })
 
 describe('identityFor', () => {
   it('is the identity when there is one', () => {
-    const state = new AdapterState('r', null, false)
+    const state = stateOf('r', false)
     expect(identityFor({ agent: FOREIGN, state }, 'g')).toEqual({ agent: FOREIGN, realm: 'r' })
   })
   it('is 401 missing_token for an anonymous request, in the middleware realm', () => {
-    const state = new AdapterState('shop', null, true)
+    const state = stateOf('shop', true)
     const req = {}
     state.markAnonymous(req)
     const access = accessOf(undefined, req)
@@ -95,37 +105,21 @@ describe('identityFor', () => {
   })
 })
 
-describe('authenticateFor', () => {
+describe('authenticateWith', () => {
   it('checks what a hand-written verifier resolves with, thenables included', async () => {
-    const state = new AdapterState('r', null, false)
     const req = { headers: { authorization: 'Bearer a.b.c' } }
     // biome-ignore lint/suspicious/noThenProperty: a foreign thenable is what is tested here
     const thenable = { then: (ok: (v: unknown) => void) => ok(FOREIGN) }
     await expect(
-      authenticateFor(
-        state,
-        handWritten(() => thenable as never),
-        req,
-        req,
-      ),
+      authenticateWith(stateOf('r', false, handWritten(() => thenable as never)), req, req),
     ).resolves.toBe(FOREIGN)
     await expect(
-      authenticateFor(
-        state,
-        handWritten(() => Promise.resolve(null as never)),
-        req,
-        req,
-      ),
+      authenticateWith(stateOf('r', false, handWritten(() => Promise.resolve(null as never))), req, req),
     ).rejects.toMatchObject({
       code: 'configuration_error',
     })
     expect(() =>
-      authenticateFor(
-        state,
-        handWritten(() => ({ id: '' }) as never),
-        req,
-        req,
-      ),
+      authenticateWith(stateOf('r', false, handWritten(() => ({ id: '' }) as never)), req, req),
     ).toThrow(expect.objectContaining({ code: 'configuration_error' }))
   })
   it('asks a copy of our verifier whose authenticate was replaced through that method', async () => {
@@ -138,19 +132,16 @@ describe('authenticateFor', () => {
         return FOREIGN
       },
     }
-    const state = new AdapterState('r', null, false)
+    const state = stateOf('r', false, copy)
     const req = { headers: { authorization: 'Bearer a.b.c' } }
-    await expect(authenticateFor(state, copy, req, req)).resolves.toBe(FOREIGN)
+    await expect(authenticateWith(state, req, req)).resolves.toBe(FOREIGN)
     expect(asked).toBe(1)
     await real.close()
   })
   it('records an anonymous pass on the framework request object', () => {
-    const state = new AdapterState('r', null, true)
+    const state = stateOf('r', true)
     const frameworkRequest = {}
-    const verifier = handWritten(() => {
-      throw new Error('must not be asked')
-    })
-    expect(authenticateFor(state, verifier, { headers: {} }, frameworkRequest)).toBeUndefined()
+    expect(authenticateWith(state, { headers: {} }, frameworkRequest)).toBeUndefined()
     expect(accessOf(undefined, frameworkRequest)).toEqual({ agent: undefined, state })
   })
 })
