@@ -6,6 +6,7 @@ export default defineConfig({
     express: 'src/express.ts',
     koa: 'src/koa.ts',
     fastify: 'src/fastify.ts',
+    hono: 'src/hono.ts',
     'testing/index': 'src/testing/index.ts',
     cli: 'src/cli.ts',
   },

@@ -2,7 +2,7 @@
  * `npm run demo [-- <scenario>]`: the reference scenarios end to end, each on its own embedded
  * development broker (127.0.0.1, random port) with a real service protected by agentwrit-verify:
  *
- *   order-worker       (01) Express order service; one agent per order; 403 elsewhere; 401 after release
+ *   order-worker       (01) Hono order service;  one agent per order; 403 elsewhere; 401 after release
  *   data-pipeline      (02) Fastify analytics API; one agent per tenant; every cross-tenant call 403
  *   deploy-runner      (05) Koa deploy service; orchestrator → analyst → deployer; depth limit 5
  *   incident-response  (07) Express partition service; revocation at four levels, within the cache bound
@@ -17,7 +17,7 @@ import type { Log, ScenarioOutcome } from './shared.js'
 
 const SCENARIOS: Readonly<Record<string, { title: string; run: (log: Log) => Promise<ScenarioOutcome> }>> = {
   'order-worker': {
-    title: '01 — E-Commerce Order Worker (Express)',
+    title: '01 — E-Commerce Order Worker (Hono)',
     run: (log) => orderWorkerScenario({ log }),
   },
   'data-pipeline': {

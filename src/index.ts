@@ -1,8 +1,9 @@
 /**
  * agentwrit-verify — verify AgentWrit agent tokens (framework-free core).
  *
- * Framework adapters live in `agentwrit-verify/express`, `agentwrit-verify/koa` and
- * `agentwrit-verify/fastify`; the development broker in `agentwrit-verify/testing`.
+ * Framework adapters live in `agentwrit-verify/express`, `agentwrit-verify/koa`,
+ * `agentwrit-verify/fastify` and `agentwrit-verify/hono`; any other Fetch API runtime uses
+ * `authenticateFetchRequest`; the development broker is in `agentwrit-verify/testing`.
  * @module
  */
 export type {
@@ -28,6 +29,8 @@ export {
   PROBLEM_CONTENT_TYPE,
   problemResponse,
 } from './core/errors.js'
+export type { FetchAuthentication } from './core/fetch-request.js'
+export { authenticateFetchRequest, fetchAuthRequest, refusalResponse } from './core/fetch-request.js'
 export type { FeedTokenSource } from './core/feed-credential.js'
 export type { RevocationFeedOptions } from './core/feed-options.js'
 export { FEED_DEFAULTS } from './core/feed-options.js'

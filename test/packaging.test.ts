@@ -3,7 +3,7 @@
  * own name, with `import` and with `require()` (require(esm), Node ≥ 20.19), and run the bin.
  */
 import { execFileSync, spawnSync } from 'node:child_process'
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { beforeAll, describe, expect, it } from 'vitest'
@@ -23,10 +23,20 @@ const EXPECTED: Record<string, string[]> = {
     'scopeCovers',
     'scopeIsSubset',
     'compileScopeTemplate',
+    'authenticateFetchRequest',
+    'refusalResponse',
   ],
   './express': ['agentAuth', 'agentOf', 'requireScope', 'requireAnyScope', 'AgentAuthError'],
   './koa': ['agentAuth', 'agentOf', 'requireScope', 'requireAnyScope', 'AgentAuthError'],
   './fastify': ['default', 'agentwrit', 'agentOf', 'AgentAuthError'],
+  './hono': [
+    'agentAuth',
+    'agentOf',
+    'requireScope',
+    'requireAnyScope',
+    'requireDelegatedFrom',
+    'AgentAuthError',
+  ],
   './testing': ['startDevBroker', 'publicJwkFromSigningKey'],
 }
 
@@ -85,6 +95,22 @@ describe('package exports', () => {
     const imported = JSON.parse(viaImport.out) as string[]
     expect(JSON.parse(viaRequire.out)).toEqual(imported)
     for (const n of names) expect(imported).toContain(n)
+  })
+
+  it('each integration is a cost only to its own subpath: no built file imports another framework', () => {
+    const frameworks = ['express', 'koa', 'fastify', 'fastify-plugin', 'hono', '@hono/node-server']
+    const dist = join(root, 'dist')
+    for (const file of readdirSync(dist).filter((f) => f.endsWith('.js'))) {
+      const source = readFileSync(join(dist, file), 'utf8')
+      const imported = [
+        ...source.matchAll(/\bfrom\s*["']([^"'.][^"']*)["']|\bimport\s*\(?\s*["']([^"'.][^"']*)["']/g),
+      ]
+        .map((m) => m[1] ?? m[2])
+        .filter((name) => frameworks.includes(name!))
+      // Only the Fastify adapter loads a framework package at run time (fastify-plugin); the others
+      // import their framework's types only.
+      expect(imported, file).toEqual(file === 'fastify.js' ? ['fastify-plugin'] : [])
+    }
   })
 
   it('the bin prints its help', () => {

@@ -1,5 +1,5 @@
 /**
- * Scenario 01 end to end, as `npm run demo -- order-worker` runs it: the dev broker, the Express
+ * Scenario 01 end to end, as `npm run demo -- order-worker` runs it: the dev broker, the Hono
  * order service (remote mode), and the order worker.
  */
 import { startDevBroker } from '../../src/testing/index.js'
@@ -24,12 +24,12 @@ export async function orderWorkerScenario(options: {
   const cacheTtlMs = options.cacheTtlMs ?? 1_000
   const broker = await startDevBroker()
   const service = buildOrderService({ broker: broker.url, cacheTtlMs })
-  const server = await listen(service)
+  const server = await listen(service.listener)
   try {
     log('Processing order ord-4823 for customer cust-7291')
     log('='.repeat(55))
     log(`Broker (dev):  ${broker.url}`)
-    log(`Order service: ${server.url}  (Express, agentwrit-verify remote mode, cacheTtlMs ${cacheTtlMs})`)
+    log(`Order service: ${server.url}  (Hono, agentwrit-verify remote mode, cacheTtlMs ${cacheTtlMs})`)
     log('')
     const result = await runOrderWorker({
       broker,

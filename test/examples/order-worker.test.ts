@@ -1,27 +1,23 @@
-import type { Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { runOrderWorker } from '../../examples/order-worker/agent.js'
 import { buildOrderService } from '../../examples/order-worker/service.js'
+import { type Listening, listen } from '../../examples/shared.js'
 import { type DevBroker, startDevBroker } from '../../src/testing/index.js'
 
 describe('example: order worker (scenario 01)', () => {
   let broker: DevBroker
-  let server: Server
+  let server: Listening
   let service: ReturnType<typeof buildOrderService>
   let url: string
 
   beforeAll(async () => {
     broker = await startDevBroker()
     service = buildOrderService({ broker: broker.url, cacheTtlMs: 200 })
-    server = await new Promise((resolve) => {
-      const s = service.listen(0, '127.0.0.1', () => resolve(s))
-    })
-    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+    server = await listen(service.listener)
+    url = server.url
   })
   afterAll(async () => {
-    server?.closeAllConnections()
-    server?.close()
+    await server?.close()
     await service?.close()
     await broker?.close()
   })

@@ -404,7 +404,7 @@ describe('the Python SDK flow against `agentwrit-verify dev-broker` (real HTTP, 
 
   it('order_worker.py: create_agent → validate → use → release → validate, and a service built with this package agrees', async () => {
     const service = buildOrderService({ broker: env.AGENTWRIT_BROKER_URL!, cacheTtlMs: 0 })
-    const server = await listen(service)
+    const server = await listen(service.listener)
     try {
       const scope = ['read:data:customer-cust-7291', 'write:data:order-ord-4823']
       const agent = await app.createAgent('order-worker', 'process-ord-4823', scope)
