@@ -23,8 +23,8 @@ import { parse, UsageError } from './cli/args.js'
 import { auditTokenCommand } from './cli/audit-token-command.js'
 import { inspectCommand } from './cli/inspect-command.js'
 import { tokenCommand } from './cli/token-command.js'
-import { publicJwkFromSigningKey } from './core/public-jwk.js'
 import { startDevBroker } from './testing/dev-broker.js'
+import { publicJwkFromSigningKey } from './testing/public-jwk.js'
 
 const MAIN_HELP = `Usage: agentwrit-verify <command> [options]
 

@@ -29,11 +29,11 @@ export {
   PROBLEM_CONTENT_TYPE,
   problemResponse,
 } from './core/errors.js'
-export type { FetchAuthentication } from './core/fetch-request.js'
-export { authenticateFetchRequest, fetchAuthRequest, refusalResponse } from './core/fetch-request.js'
 export type { FeedTokenSource } from './core/feed-credential.js'
 export type { RevocationFeedOptions } from './core/feed-options.js'
 export { FEED_DEFAULTS } from './core/feed-options.js'
+export type { FetchAuthentication } from './core/fetch-request.js'
+export { authenticateFetchRequest, fetchAuthRequest, refusalResponse } from './core/fetch-request.js'
 export type { GuardMode, ScopeGuard, ScopeRequirement } from './core/guard.js'
 export { compileScopeGuard } from './core/guard.js'
 export type { AgentAuthOptions, ResolvedOptions, VerificationMode } from './core/options.js'

@@ -1,7 +1,11 @@
 /**
- * RFC 6750 §2.1 bearer token extraction from the `Authorization` header.
+ * RFC 6750 §2.1 bearer token extraction from the `Authorization` header, in two steps:
+ * {@link readBearer} takes the credential out of the header and {@link assertBearerSyntax} checks
+ * that it is a `b64token`. The verifier runs the second only for a token it has not cached and that
+ * does not pass {@link looksLikeJws} (three base64url segments are a `b64token` too).
  *
- * Decisions (each one tested in `test/core/bearer.test.ts`):
+ * Decisions (each one tested in `test/core/bearer.test.ts`; all but the `b64token` rule are
+ * {@link readBearer}'s):
  * - No `Authorization` header → `missing_token` (401, bare `Bearer realm` challenge, RFC 6750 §3.1).
  * - Another scheme (`Basic`, `DPoP`, …) → also `missing_token`: the request carries no bearer
  *   credentials, so the answer is the bare challenge that tells the client which scheme to use.
@@ -16,10 +20,10 @@
  * - Leading/trailing spaces and tabs around the whole value are ignored: they are not part of a
  *   field value (RFC 9110 §5.5) and Node's parser already strips them, so a hand-built header
  *   object behaves like a real request.
- * - The token must be an RFC 6750 `b64token` (`[A-Za-z0-9-._~+/]+=*`) and nothing may follow it
- *   (`Bearer a b`, `Bearer a, Basic b` → `invalid_request`). `Bearer` with no token →
- *   `invalid_request`.
- * - A token longer than `maxTokenLength` → `invalid_request`.
+ * - `Bearer` with no token → `invalid_request`.
+ * - A token longer than `maxTokenLength` → `invalid_request` (checked before its characters).
+ * - {@link assertBearerSyntax}: the token must be an RFC 6750 `b64token` (`[A-Za-z0-9-._~+/]+=*`)
+ *   and nothing may follow it (`Bearer a b`, `Bearer a, Basic b` → `invalid_request`).
  * - No error message or reason ever contains the token or any part of the header.
  *
  * Query-string and form-body tokens (RFC 6750 §2.2/§2.3, optional) are **not** accepted: they
@@ -32,8 +36,8 @@ import { countRawHeader, getHeaderValues, type HeadersLike } from './headers.js'
 
 export type { HeadersLike } from './headers.js'
 
-/** Options for {@link extractBearer}. */
-export interface ExtractBearerOptions {
+/** Options for {@link readBearer}. */
+export interface ReadBearerOptions {
   /** Longest accepted token, in characters. Longer tokens are a 400 `invalid_request`. */
   readonly maxTokenLength: number
   /** `realm` of the `WWW-Authenticate` challenge on errors. */
@@ -76,7 +80,10 @@ function trimOws(value: string): string {
 }
 
 /**
- * Extract the bearer token from a request's `Authorization` header (RFC 6750 §2.1).
+ * The bearer credential of a request's `Authorization` header (RFC 6750 §2.1), verbatim: every
+ * decision above except the `b64token` character check, which {@link assertBearerSyntax} does.
+ * Split so a verifier can look a token up in its cache (entries only ever hold tokens that passed
+ * that check) before paying for a scan of every character.
  *
  * @param headers - Node `IncomingHttpHeaders` (`req.headers`, `ctx.headers`, `request.headers`),
  *   any plain object of header values, or a WHATWG `Headers`.
@@ -87,26 +94,10 @@ function trimOws(value: string): string {
  * @throws AgentAuthError `missing_token` (401) when there are no bearer credentials,
  *   `invalid_request` (400) when the header is malformed, duplicated or the token is too long.
  */
-export function extractBearer(
-  headers: HeadersLike,
-  rawHeaders: readonly string[] | undefined,
-  options: ExtractBearerOptions,
-): string {
-  const token = readBearer(headers, rawHeaders, options)
-  assertBearerSyntax(token, options.realm)
-  return token
-}
-
-/**
- * The bearer credential as sent: {@link extractBearer} without the RFC 6750 `b64token`
- * character check, which {@link assertBearerSyntax} does. Split so a verifier can look a
- * token up in its cache (entries only ever hold tokens that passed that check) before paying
- * for a scan of every character.
- */
 export function readBearer(
   headers: HeadersLike,
   rawHeaders: readonly string[] | undefined,
-  options: ExtractBearerOptions,
+  options: ReadBearerOptions,
 ): string {
   const { realm, maxTokenLength } = options
   const invalid = (detail: string, reason: string) => invalidRequest(detail, reason, realm)

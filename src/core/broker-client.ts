@@ -14,7 +14,10 @@ import { type AgentWritClaims, parseClaims } from './claims.js'
 import { AgentAuthError } from './errors.js'
 import { readBoundedText } from './http-body.js'
 
-/** What the broker said about a token. */
+/**
+ * What the broker said about a token (the validate answer, contract §4). Also the value of the
+ * result cache (cache.ts), whichever strategy reached it.
+ */
 export type BrokerVerdict =
   | { readonly valid: true; readonly claims: AgentWritClaims }
   | { readonly valid: false }

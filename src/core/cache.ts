@@ -3,24 +3,25 @@
  * concurrent lookups of the same uncached token share one computation.
  *
  * Keys are SHA-256 digests (base64url) of the token, never the token itself.
+ *
+ * A cached answer is a `BrokerVerdict` (broker-client.ts): the claims of a good token, or "this
+ * token is bad". The remote strategy stores the broker's word as it came, and a local signature
+ * check reaches the same verdict (always `valid: true`) without asking, so there is one type,
+ * defined with the answer it mirrors.
  */
 import * as nodeCrypto from 'node:crypto'
 import { LRUCache } from 'lru-cache'
+import type { BrokerVerdict } from './broker-client.js'
 import type { AgentWritClaims } from './claims.js'
-
-/** A cached answer: the claims of a good token, or "this token is bad". */
-export type CachedOutcome =
-  | { readonly valid: true; readonly claims: AgentWritClaims }
-  | { readonly valid: false }
 
 /** What {@link VerificationCache.run} computes: an outcome and how long it may be reused (ms, 0 = not cached). */
 export interface Computed {
-  readonly outcome: CachedOutcome
+  readonly outcome: BrokerVerdict
   readonly ttlMs: number
 }
 
 interface Entry {
-  readonly outcome: CachedOutcome
+  readonly outcome: BrokerVerdict
   readonly storedAt: number
   /** `storedAt + ttl`: the entry is served while the clock reads less than this. */
   readonly expiresAt: number
@@ -28,7 +29,7 @@ interface Entry {
 
 /** A cache hit or a fresh computation, with the age of a hit. */
 export interface Lookup {
-  readonly outcome: CachedOutcome
+  readonly outcome: BrokerVerdict
   /** `true` when served from the cache (including joining an in-flight computation: `false`). */
   readonly hit: boolean
   readonly ageMs: number
@@ -105,7 +106,7 @@ export class VerificationCache {
    * Store an outcome for `ttlMs` milliseconds (nothing is stored when `ttlMs <= 0`).
    * @returns when the entry expires (see {@link Lookup.expiresAt}), `undefined` when not stored.
    */
-  set(key: string, outcome: CachedOutcome, ttlMs: number): number | undefined {
+  set(key: string, outcome: BrokerVerdict, ttlMs: number): number | undefined {
     if (!(ttlMs > 0)) return undefined
     const ttl = Math.ceil(ttlMs)
     const storedAt = this.#now()

@@ -12,11 +12,6 @@ export interface HybridStrategyOptions {
   readonly realm?: string
   /** `Retry-After` of a `claims_mismatch` refusal, in seconds. Default `5`. */
   readonly retryAfterSeconds?: number
-  /**
-   * Whether `close()` also closes `local` and `remote`. Default `false`: whoever created the parts
-   * closes them (the verifier does), so they are never closed twice.
-   */
-  readonly ownsParts?: boolean
 }
 
 /**
@@ -31,8 +26,8 @@ export interface HybridStrategyOptions {
  * unusable here too (`broker_unavailable`, 503, reason `claims_mismatch`: a broker problem, not the
  * token's). Revocation is seen within the remote strategy's `cacheTtlMs` (default 5000 ms).
  *
- * `close()` holds nothing of its own; with `ownsParts: true` it closes both parts (both are always
- * attempted; the first failure is rethrown).
+ * `close()` does nothing: the hybrid holds nothing of its own, and whoever created the parts closes
+ * them (the verifier does), so they are never closed twice.
  */
 export function createHybridStrategy(
   local: ShapedStrategy,
@@ -76,10 +71,6 @@ export function createHybridStrategy(
       return agree(checked, await remote.verify(token, key, shape))
     },
     evictWhere: (matches) => (local.evictWhere?.(matches) ?? 0) + (remote.evictWhere?.(matches) ?? 0),
-    async close(): Promise<void> {
-      if (options.ownsParts !== true) return
-      const results = await Promise.allSettled([local.close(), remote.close()])
-      for (const r of results) if (r.status === 'rejected') throw r.reason
-    },
+    async close(): Promise<void> {},
   }
 }

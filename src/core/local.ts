@@ -10,9 +10,11 @@ import type { CryptoKey } from 'jose'
 import { tokenKey, VerificationCache } from './cache.js'
 import type { AgentWritClaims } from './claims.js'
 import { AgentAuthError, isAgentAuthError } from './errors.js'
-import { createKeySource, type KeySource } from './key-source.js'
+import { createJwksFetcher } from './jwks-fetcher.js'
+import type { KeySource } from './key-source.js'
 import type { ResolvedOptions } from './options.js'
-import { type VerifiedToken, verifiedFrom } from './strategy.js'
+import { createPinnedKeySource } from './pinned-keys.js'
+import { type VerifiedToken, verifiedTokenFor } from './strategy.js'
 import { createTokenShapeReader, type ShapedStrategy, type TokenShape } from './token-shape.js'
 
 /** 64-byte signature, unpadded base64url, canonical (the 4 trailing bits are zero). */
@@ -65,10 +67,14 @@ function nodeKeyOf(key: CryptoKey): KeyObject | null {
  * of the token; `key_source_unavailable` (503, `Retry-After: retryAfterSeconds`) when the key source
  * cannot provide a usable key.
  *
- * @throws TypeError naming `publicKey` / `jwksUri` when the key option is unusable.
+ * @throws TypeError naming `publicKey` when the pinned key is unusable.
  */
 export function createLocalStrategy(options: ResolvedOptions): ShapedStrategy {
-  const keys: KeySource = createKeySource(options)
+  // resolveOptions lets exactly one of the two key options through in local and hybrid mode.
+  const keys: KeySource =
+    options.jwksUri !== undefined
+      ? createJwksFetcher(options.jwksUri, options)
+      : createPinnedKeySource(options.publicKey, options)
   const readShape = createTokenShapeReader(options)
   const cache = new VerificationCache({ max: options.cacheMaxEntries, now: options.now })
   const tolerance = options.clockToleranceSeconds
@@ -136,7 +142,7 @@ export function createLocalStrategy(options: ResolvedOptions): ShapedStrategy {
       // Belt and braces: a cached entry never outlives the token.
       if (timeFault(lookup.outcome.claims, options.now()) !== null) return undefined
       // The entry's TTL never reaches past the token's expiry (verifyFresh).
-      return verifiedFrom(lookup.outcome.claims, lookup, 'local')
+      return verifiedTokenFor(lookup.outcome.claims, lookup, 'local')
     },
     async verify(token: string, givenKey?: string, shape?: TokenShape): Promise<VerifiedToken> {
       try {
@@ -146,14 +152,14 @@ export function createLocalStrategy(options: ResolvedOptions): ShapedStrategy {
         const lookup = await cache.run(key, () => verifyFresh(token, shape))
         const { outcome } = lookup
         if (!outcome.valid) throw invalid('invalid')
-        if (!lookup.hit) return verifiedFrom(outcome.claims, lookup, 'local')
+        if (!lookup.hit) return verifiedTokenFor(outcome.claims, lookup, 'local')
         // Belt and braces: a cached entry never outlives the token.
         const fault = timeFault(outcome.claims, options.now())
         if (fault !== null) {
           cache.delete(key)
           throw invalid(fault)
         }
-        return verifiedFrom(outcome.claims, lookup, 'local')
+        return verifiedTokenFor(outcome.claims, lookup, 'local')
       } catch (err) {
         if (isAgentAuthError(err)) throw err
         // Never an acceptance, never a 401 for our own fault.

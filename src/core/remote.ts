@@ -19,7 +19,7 @@ import { tokenKey, VerificationCache } from './cache.js'
 import { type AgentWritClaims, sameClaims } from './claims.js'
 import { AgentAuthError } from './errors.js'
 import type { ResolvedOptions } from './options.js'
-import { type VerifiedToken, verifiedFrom } from './strategy.js'
+import { type VerifiedToken, verifiedTokenFor } from './strategy.js'
 import { readTokenClaims, type ShapedStrategy, type TokenShape } from './token-shape.js'
 
 export interface RemoteStrategy extends ShapedStrategy {
@@ -100,7 +100,7 @@ export function createRemoteStrategy(
       const lookup = cache.get(key)
       if (lookup === undefined) return undefined
       if (!lookup.outcome.valid) throw invalid('rejected_by_broker')
-      return verifiedFrom(lookup.outcome.claims, lookup, 'broker')
+      return verifiedTokenFor(lookup.outcome.claims, lookup, 'broker')
     },
     async verify(token: string, key = tokenKey(token), shape?: TokenShape): Promise<VerifiedToken> {
       const recent = failures?.get(key)
@@ -115,7 +115,7 @@ export function createRemoteStrategy(
         throw err
       }
       if (!lookup.outcome.valid) throw invalid('rejected_by_broker')
-      return verifiedFrom(lookup.outcome.claims, lookup, 'broker')
+      return verifiedTokenFor(lookup.outcome.claims, lookup, 'broker')
     },
     evictWhere: (matches) => cache.deleteWhere(matches),
     async close() {

@@ -20,18 +20,18 @@ export interface VerifiedToken {
 }
 
 /**
- * The verified token for a positive cache lookup: `cache` when the answer was served from the
- * cache, `fresh` (`broker` or `local`) when it was just computed; its age and reuse bound come
- * from the lookup.
+ * The verified token of a positive cache lookup for `claims`: its `source` is `cache` when the
+ * answer was served from the cache, `sourceIfComputed` (`broker` or `local`) when it was just
+ * computed; its age and reuse bound come from the lookup.
  */
-export function verifiedFrom(
+export function verifiedTokenFor(
   claims: AgentWritClaims,
   lookup: Lookup,
-  fresh: Exclude<VerificationSource, 'cache'>,
+  sourceIfComputed: Exclude<VerificationSource, 'cache'>,
 ): VerifiedToken {
   return {
     claims,
-    source: lookup.hit ? 'cache' : fresh,
+    source: lookup.hit ? 'cache' : sourceIfComputed,
     cacheAgeMs: lookup.ageMs,
     reusableUntil: lookup.expiresAt,
   }

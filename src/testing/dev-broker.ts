@@ -7,7 +7,6 @@
 import { generateKeyPairSync, type KeyObject, randomBytes, sign } from 'node:crypto'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
-import type { Ed25519PublicJwk } from '../core/public-jwk.js'
 import { scopeIsSubset } from '../core/scope.js'
 import {
   type AuditEvent,
@@ -23,6 +22,7 @@ import { expectJson } from './http-client.js'
 import { signCompact } from './jwt.js'
 import { loadSigningKey } from './keys.js'
 import { problemReply } from './problem.js'
+import type { Ed25519PublicJwk } from './public-jwk.js'
 import type { Reply } from './reply.js'
 import { REVOCATION_LEVELS, type RevocationLevel } from './revocation.js'
 import { dispatch } from './routes.js'

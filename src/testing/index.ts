@@ -5,7 +5,7 @@
  * @packageDocumentation
  */
 
-export { type Ed25519PublicJwk, kidOf, publicJwkFromSigningKey } from '../core/public-jwk.js'
+export { kidOf } from '../core/jwk-thumbprint.js'
 export {
   type AuditEvent,
   type AuditEventFilter,
@@ -41,4 +41,5 @@ export { goJsonStringify } from './go-json.js'
 export { formatRfc3339Nano } from './go-time.js'
 export { DevBrokerRequestError } from './http-client.js'
 export { chainHash } from './jwt.js'
+export { type Ed25519PublicJwk, publicJwkFromSigningKey } from './public-jwk.js'
 export type { RevocationLevel } from './revocation.js'

@@ -3,7 +3,7 @@
  * `AA_SIGNING_KEY_PATH` file.
  */
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto'
-import { type Ed25519PublicJwk, publicJwkFromSigningKey } from '../core/public-jwk.js'
+import { type Ed25519PublicJwk, publicJwkFromSigningKey } from './public-jwk.js'
 
 /** A loaded signing key with everything derived from it. */
 export interface SigningKey {

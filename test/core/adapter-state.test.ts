@@ -111,15 +111,39 @@ describe('authenticateWith', () => {
     // biome-ignore lint/suspicious/noThenProperty: a foreign thenable is what is tested here
     const thenable = { then: (ok: (v: unknown) => void) => ok(FOREIGN) }
     await expect(
-      authenticateWith(stateOf('r', false, handWritten(() => thenable as never)), req, req),
+      authenticateWith(
+        stateOf(
+          'r',
+          false,
+          handWritten(() => thenable as never),
+        ),
+        req,
+        req,
+      ),
     ).resolves.toBe(FOREIGN)
     await expect(
-      authenticateWith(stateOf('r', false, handWritten(() => Promise.resolve(null as never))), req, req),
+      authenticateWith(
+        stateOf(
+          'r',
+          false,
+          handWritten(() => Promise.resolve(null as never)),
+        ),
+        req,
+        req,
+      ),
     ).rejects.toMatchObject({
       code: 'configuration_error',
     })
     expect(() =>
-      authenticateWith(stateOf('r', false, handWritten(() => ({ id: '' }) as never)), req, req),
+      authenticateWith(
+        stateOf(
+          'r',
+          false,
+          handWritten(() => ({ id: '' }) as never),
+        ),
+        req,
+        req,
+      ),
     ).toThrow(expect.objectContaining({ code: 'configuration_error' }))
   })
   it('asks a copy of our verifier whose authenticate was replaced through that method', async () => {

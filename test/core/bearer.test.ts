@@ -2,7 +2,7 @@ import { createServer, type IncomingHttpHeaders, type IncomingMessage } from 'no
 import type { AddressInfo } from 'node:net'
 import { connect } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { extractBearer, hasQueryToken, looksLikeJws } from '../../src/core/bearer.js'
+import { assertBearerSyntax, hasQueryToken, looksLikeJws, readBearer } from '../../src/core/bearer.js'
 import { AgentAuthError } from '../../src/core/errors.js'
 import { countRawHeader, getHeaderValues } from '../../src/core/headers.js'
 
@@ -21,10 +21,17 @@ function refusal(fn: () => unknown): AgentAuthError {
 
 function auth(value: string | string[] | undefined, raw?: string[]) {
   const headers: IncomingHttpHeaders = value === undefined ? {} : { authorization: value as string }
-  return extractBearer(headers, raw, OPTS)
+  return readBearer(headers, raw, OPTS)
 }
 
-describe('extractBearer: accepted', () => {
+/** The verifier's order: the credential out of the header, then its `b64token` check. */
+function authAndSyntax(value: string) {
+  const token = auth(value)
+  assertBearerSyntax(token, OPTS.realm)
+  return token
+}
+
+describe('readBearer + assertBearerSyntax: accepted', () => {
   const ok: [string, string, string][] = [
     ['canonical', `Bearer ${JWT}`, JWT],
     ['lower-case scheme (RFC 7235: case-insensitive)', `bearer ${JWT}`, JWT],
@@ -40,20 +47,20 @@ describe('extractBearer: accepted', () => {
     ['exactly maxTokenLength', `Bearer ${'a'.repeat(64)}`, 'a'.repeat(64)],
   ]
   it.each(ok)('%s', (_name, header, token) => {
-    expect(auth(header)).toBe(token)
+    expect(authAndSyntax(header)).toBe(token)
   })
 
   it('finds the header under any key case in a hand-built object', () => {
-    expect(extractBearer({ Authorization: `Bearer ${JWT}` }, undefined, OPTS)).toBe(JWT)
-    expect(extractBearer({ AUTHORIZATION: `Bearer ${JWT}` }, undefined, OPTS)).toBe(JWT)
+    expect(readBearer({ Authorization: `Bearer ${JWT}` }, undefined, OPTS)).toBe(JWT)
+    expect(readBearer({ AUTHORIZATION: `Bearer ${JWT}` }, undefined, OPTS)).toBe(JWT)
   })
 
   it('accepts a single-element array value', () => {
-    expect(extractBearer({ authorization: [`Bearer ${JWT}`] }, undefined, OPTS)).toBe(JWT)
+    expect(readBearer({ authorization: [`Bearer ${JWT}`] }, undefined, OPTS)).toBe(JWT)
   })
 
   it('accepts a WHATWG Headers object', () => {
-    expect(extractBearer(new Headers({ Authorization: `Bearer ${JWT}` }), undefined, OPTS)).toBe(JWT)
+    expect(readBearer(new Headers({ Authorization: `Bearer ${JWT}` }), undefined, OPTS)).toBe(JWT)
   })
 
   it('accepts rawHeaders with a single Authorization', () => {
@@ -61,7 +68,7 @@ describe('extractBearer: accepted', () => {
   })
 })
 
-describe('extractBearer: no bearer credentials → 401 missing_token, bare challenge', () => {
+describe('readBearer: no bearer credentials → 401 missing_token, bare challenge', () => {
   const cases: [string, IncomingHttpHeaders, string][] = [
     ['no header', {}, 'no_authorization_header'],
     ['undefined value', { authorization: undefined }, 'no_authorization_header'],
@@ -73,7 +80,7 @@ describe('extractBearer: no bearer credentials → 401 missing_token, bare chall
     ['token68 without scheme', { authorization: JWT }, 'unsupported_authorization_scheme'],
   ]
   it.each(cases)('%s', (_name, headers, reason) => {
-    const err = refusal(() => extractBearer(headers, undefined, OPTS))
+    const err = refusal(() => readBearer(headers, undefined, OPTS))
     expect(err.code).toBe('missing_token')
     expect(err.status).toBe(401)
     expect(err.reason).toBe(reason)
@@ -82,17 +89,28 @@ describe('extractBearer: no bearer credentials → 401 missing_token, bare chall
 
   it('ignores a prototype-inherited authorization', () => {
     const headers = Object.create({ authorization: `Bearer ${JWT}` }) as IncomingHttpHeaders
-    expect(refusal(() => extractBearer(headers, undefined, OPTS)).code).toBe('missing_token')
+    expect(refusal(() => readBearer(headers, undefined, OPTS)).code).toBe('missing_token')
   })
 
   it('ignores a non-string value', () => {
     const headers = { authorization: 42 } as unknown as IncomingHttpHeaders
-    expect(refusal(() => extractBearer(headers, undefined, OPTS)).code).toBe('missing_token')
+    expect(refusal(() => readBearer(headers, undefined, OPTS)).code).toBe('missing_token')
   })
 })
 
-describe('extractBearer: malformed → 400 invalid_request', () => {
-  const SECRET = 'SeCrEtToKeN'
+const SECRET = 'SeCrEtToKeN'
+
+function expectInvalidRequest(err: AgentAuthError, reason: string): void {
+  expect(err.code).toBe('invalid_request')
+  expect(err.status).toBe(400)
+  expect(err.reason).toBe(reason)
+  expect(err.headers['WWW-Authenticate']).toMatch(/^Bearer realm="test-realm", error="invalid_request"/)
+  const everything = `${err.message} ${err.reason} ${JSON.stringify(err.headers)} ${JSON.stringify(err.toProblem('/'))}`
+  expect(everything).not.toContain(SECRET)
+  expect(everything).not.toContain('aaaaaaaa')
+}
+
+describe('readBearer: malformed header → 400 invalid_request', () => {
   const cases: [string, string, string][] = [
     ['empty', '', 'empty_authorization_header'],
     ['spaces only', '   ', 'empty_authorization_header'],
@@ -105,28 +123,14 @@ describe('extractBearer: malformed → 400 invalid_request', () => {
     ['comma after scheme', `Bearer,${SECRET}`, 'malformed_authorization_header'],
     ['no scheme token', `"${SECRET}"`, 'malformed_authorization_header'],
     ['starts with non-token char', `@Bearer ${SECRET}`, 'malformed_authorization_header'],
-    ['two tokens', `Bearer ${SECRET} ${SECRET}`, 'malformed_bearer_token'],
-    ['token then tab then junk', `Bearer ${SECRET}\tx`, 'malformed_bearer_token'],
-    ['two credentials joined', `Bearer ${SECRET}, Basic abc`, 'malformed_bearer_token'],
-    ['auth-param form', `Bearer token=${SECRET}x`, 'malformed_bearer_token'],
-    ['padding in the middle', `Bearer ab=${SECRET}`, 'malformed_bearer_token'],
-    ['quoted token', `Bearer "${SECRET}"`, 'malformed_bearer_token'],
-    ['non-ASCII', `Bearer ${SECRET}é`, 'malformed_bearer_token'],
-    ['control char', `Bearer ${SECRET}\u0000`, 'malformed_bearer_token'],
-    ['CRLF injection', `Bearer ${SECRET}\r\nX: y`, 'malformed_bearer_token'],
-    ['only padding', 'Bearer ==', 'malformed_bearer_token'],
     ['too long', `Bearer ${SECRET}${'a'.repeat(64)}`, 'token_too_long'],
     ['too long and malformed (length checked first)', `Bearer ${SECRET} ${'a'.repeat(64)}`, 'token_too_long'],
   ]
   it.each(cases)('%s', (_name, header, reason) => {
-    const err = refusal(() => auth(header))
-    expect(err.code).toBe('invalid_request')
-    expect(err.status).toBe(400)
-    expect(err.reason).toBe(reason)
-    expect(err.headers['WWW-Authenticate']).toMatch(/^Bearer realm="test-realm", error="invalid_request"/)
-    const everything = `${err.message} ${err.reason} ${JSON.stringify(err.headers)} ${JSON.stringify(err.toProblem('/'))}`
-    expect(everything).not.toContain(SECRET)
-    expect(everything).not.toContain('aaaaaaaa')
+    expectInvalidRequest(
+      refusal(() => auth(header)),
+      reason,
+    )
   })
 
   it('oversized token detail never contains the token', () => {
@@ -135,7 +139,35 @@ describe('extractBearer: malformed → 400 invalid_request', () => {
     expect(err.message).toBe('bearer token is too long')
     expect(err.message).not.toContain('ZZZZ')
   })
+})
 
+describe('assertBearerSyntax: not a b64token, or something after it → 400 invalid_request', () => {
+  const cases: [string, string][] = [
+    ['two tokens', `Bearer ${SECRET} ${SECRET}`],
+    ['token then tab then junk', `Bearer ${SECRET}\tx`],
+    ['two credentials joined', `Bearer ${SECRET}, Basic abc`],
+    ['auth-param form', `Bearer token=${SECRET}x`],
+    ['padding in the middle', `Bearer ab=${SECRET}`],
+    ['quoted token', `Bearer "${SECRET}"`],
+    ['non-ASCII', `Bearer ${SECRET}é`],
+    ['control char', `Bearer ${SECRET}\u0000`],
+    ['CRLF injection', `Bearer ${SECRET}\r\nX: y`],
+    ['only padding', 'Bearer =='],
+  ]
+  it.each(cases)(
+    '%s: readBearer passes the rest on verbatim, assertBearerSyntax refuses it',
+    (_name, header) => {
+      const token = auth(header)
+      expect(`${header.slice(0, 7)}${token}`).toBe(header)
+      expectInvalidRequest(
+        refusal(() => assertBearerSyntax(token, OPTS.realm)),
+        'malformed_bearer_token',
+      )
+    },
+  )
+})
+
+describe('readBearer: duplicated Authorization → 400 invalid_request', () => {
   it('duplicate Authorization in rawHeaders (Node keeps only the first in req.headers)', () => {
     const err = refusal(() =>
       auth(`Bearer ${JWT}`, ['Authorization', `Bearer ${JWT}`, 'authorization', 'Bearer other']),
@@ -154,32 +186,34 @@ describe('extractBearer: malformed → 400 invalid_request', () => {
 
   it('duplicate as an array value', () => {
     const err = refusal(() =>
-      extractBearer({ authorization: [`Bearer ${JWT}`, `Bearer ${JWT}`] }, undefined, OPTS),
+      readBearer({ authorization: [`Bearer ${JWT}`, `Bearer ${JWT}`] }, undefined, OPTS),
     )
     expect(err.reason).toBe('duplicate_authorization_header')
   })
 
   it('duplicate as two keys differing in case', () => {
     const err = refusal(() =>
-      extractBearer({ authorization: `Bearer ${JWT}`, Authorization: `Bearer ${JWT}` }, undefined, OPTS),
+      readBearer({ authorization: `Bearer ${JWT}`, Authorization: `Bearer ${JWT}` }, undefined, OPTS),
     )
     expect(err.reason).toBe('duplicate_authorization_header')
   })
 
-  it('WHATWG Headers joins duplicates with ", " → malformed', () => {
+  it('WHATWG Headers joins duplicates with ", ": read as one credential, then not a b64token', () => {
     const h = new Headers()
-    h.append('Authorization', `Bearer ${JWT}`)
-    h.append('Authorization', `Bearer ${JWT}`)
-    expect(refusal(() => extractBearer(h, undefined, OPTS)).code).toBe('invalid_request')
+    h.append('Authorization', 'Bearer a.b.c')
+    h.append('Authorization', 'Bearer a.b.c')
+    const token = readBearer(h, undefined, OPTS)
+    expect(token).toBe('a.b.c, Bearer a.b.c')
+    expect(refusal(() => assertBearerSyntax(token, OPTS.realm)).reason).toBe('malformed_bearer_token')
   })
 })
 
-describe('extractBearer against a real node:http server', () => {
+describe('readBearer against a real node:http server', () => {
   let port = 0
   const server = createServer((req: IncomingMessage, res) => {
     let body: unknown
     try {
-      body = { token: extractBearer(req.headers, req.rawHeaders, OPTS) }
+      body = { token: readBearer(req.headers, req.rawHeaders, OPTS) }
     } catch (err) {
       const e = err as AgentAuthError
       body = { code: e.code, reason: e.reason, first: req.headers.authorization }
@@ -271,6 +305,9 @@ describe('looksLikeJws', () => {
   ]
   it.each(yes)('%j → true', (t) => {
     expect(looksLikeJws(t)).toBe(true)
+  })
+  it.each(yes)('%j is a b64token too (the verifier skips assertBearerSyntax for it)', (t) => {
+    expect(() => assertBearerSyntax(t, OPTS.realm)).not.toThrow()
   })
   it.each(no)('%j → false', (t) => {
     expect(looksLikeJws(t)).toBe(false)

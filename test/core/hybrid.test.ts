@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { type AgentWritClaims, parseClaims } from '../../src/core/claims.js'
 import { AgentAuthError } from '../../src/core/errors.js'
 import { createHybridStrategy } from '../../src/core/hybrid.js'
-import { ed25519Thumbprint } from '../../src/core/key-source.js'
+import { ed25519Thumbprint } from '../../src/core/jwk-thumbprint.js'
 import { createLocalStrategy } from '../../src/core/local.js'
 import { resolveOptions } from '../../src/core/options.js'
 import type { TokenStrategy, VerifiedToken } from '../../src/core/strategy.js'
@@ -163,22 +163,10 @@ describe('createHybridStrategy', () => {
     expect(result.claims).toBe(shape.claims)
   })
 
-  it('close() leaves the parts to their owner unless ownsParts is set', async () => {
+  it('close() leaves the parts to their owner', async () => {
     const a = fakeRemote(broker)
     const b = fakeRemote(broker)
     await createHybridStrategy(a.remote, b.remote).close()
     expect([a.state.closed, b.state.closed]).toEqual([0, 0])
-    await createHybridStrategy(a.remote, b.remote, { ownsParts: true }).close()
-    expect([a.state.closed, b.state.closed]).toEqual([1, 1])
-  })
-
-  it('with ownsParts, close() attempts both parts and rethrows the first failure', async () => {
-    const b = fakeRemote(broker)
-    const failing: TokenStrategy = {
-      verify: () => Promise.reject(new Error('unused')),
-      close: () => Promise.reject(new Error('boom')),
-    }
-    await expect(createHybridStrategy(failing, b.remote, { ownsParts: true }).close()).rejects.toThrow('boom')
-    expect(b.state.closed).toBe(1)
   })
 })

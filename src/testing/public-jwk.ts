@@ -4,9 +4,11 @@
  *
  * The broker has no JWKS endpoint: an operator who wants local verification extracts the public key
  * from the broker's PKCS#8 signing key file (`AA_SIGNING_KEY_PATH`) and publishes it. These helpers do
- * that extraction without OpenSSL.
+ * that extraction without OpenSSL. The thumbprint itself is core's (jwk-thumbprint.ts), the one pinned
+ * keys are selected by.
  */
-import { createHash, createPublicKey, type KeyObject } from 'node:crypto'
+import { createPublicKey, type KeyObject } from 'node:crypto'
+import { ed25519Thumbprint } from '../core/jwk-thumbprint.js'
 
 /** An Ed25519 public key as a JWK, ready to be put in a JWKS (`{"keys":[jwk]}`). */
 export interface Ed25519PublicJwk {
@@ -18,40 +20,6 @@ export interface Ed25519PublicJwk {
   readonly kid: string
   readonly alg: 'EdDSA'
   readonly use: 'sig'
-}
-
-/** The members RFC 7638 §3.2 hashes, per key type, in lexicographic order. */
-const THUMBPRINT_MEMBERS: Readonly<Record<string, readonly string[]>> = {
-  OKP: ['crv', 'kty', 'x'],
-  EC: ['crv', 'kty', 'x', 'y'],
-  RSA: ['e', 'kty', 'n'],
-  oct: ['k', 'kty'],
-}
-
-/**
- * RFC 7638 JWK thumbprint (SHA-256, base64url without padding — 43 characters).
- *
- * For the broker's Ed25519 key this is SHA-256 over `{"crv":"Ed25519","kty":"OKP","x":"…"}`, which is
- * exactly how the broker computes its header `kid`. Other members of `jwk` (`kid`, `alg`, `use`, `d`…)
- * are ignored, as the RFC requires.
- * @param jwk - a public (or private) JWK of type `OKP`, `EC`, `RSA` or `oct`
- * @throws TypeError when `kty` is missing/unsupported or a required member is not a string
- */
-export function kidOf(jwk: { readonly kty: string; readonly [member: string]: unknown }): string {
-  if (typeof jwk !== 'object' || jwk === null) throw new TypeError('kidOf: jwk must be an object')
-  const members = THUMBPRINT_MEMBERS[jwk.kty]
-  if (members === undefined) throw new TypeError(`kidOf: unsupported JWK kty ${JSON.stringify(jwk.kty)}`)
-  const parts: string[] = []
-  for (const m of members) {
-    const v = jwk[m]
-    if (typeof v !== 'string' || v.length === 0) {
-      throw new TypeError(`kidOf: JWK member "${m}" must be a non-empty string`)
-    }
-    parts.push(`${JSON.stringify(m)}:${JSON.stringify(v)}`)
-  }
-  return createHash('sha256')
-    .update(`{${parts.join(',')}}`)
-    .digest('base64url')
 }
 
 function toPublicKey(pem: string | KeyObject): KeyObject {
@@ -82,6 +50,6 @@ export function publicJwkFromSigningKey(pem: string | KeyObject): Ed25519PublicJ
   const exported = key.export({ format: 'jwk' })
   const x = exported.x
   if (typeof x !== 'string') throw new TypeError('signing key: could not export the Ed25519 public key')
-  const kid = kidOf({ kty: 'OKP', crv: 'Ed25519', x })
+  const kid = ed25519Thumbprint(x)
   return Object.freeze({ kty: 'OKP', crv: 'Ed25519', x, kid, alg: 'EdDSA', use: 'sig' })
 }

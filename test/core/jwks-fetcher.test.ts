@@ -2,19 +2,15 @@ import { generateKeyPairSync } from 'node:crypto'
 import { once } from 'node:events'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { calculateJwkThumbprint, createRemoteJWKSet, type JSONWebKeySet, type JWK } from 'jose'
+import { createRemoteJWKSet, type JSONWebKeySet, type JWK } from 'jose'
 import { Agent, type Dispatcher } from 'undici'
 import { afterEach, describe, expect, it } from 'vitest'
-import { AgentAuthError } from '../../src/core/errors.js'
-import {
-  createKeySource,
-  ed25519Thumbprint,
-  JWKS_MAX_BYTES,
-  type KeySource,
-  type KeySourceTuning,
-} from '../../src/core/key-source.js'
-import { type AgentAuthOptions, type ResolvedOptions, resolveOptions } from '../../src/core/options.js'
+import type { AgentAuthError } from '../../src/core/errors.js'
+import { createJwksFetcher, JWKS_MAX_BYTES, type JwksFetcherTuning } from '../../src/core/jwks-fetcher.js'
+import type { KeySelector, KeySource } from '../../src/core/key-source.js'
+import { type ResolvedOptions, resolveOptions } from '../../src/core/options.js'
 import { makeKey, type TestKey } from '../helpers/ed25519-key.js'
+import { refusal } from '../helpers/refusal.js'
 
 // ---- helpers ---------------------------------------------------------------------------------
 
@@ -104,131 +100,22 @@ afterEach(async () => {
   }
 })
 
-function options(input: AgentAuthOptions, tweak: Partial<ResolvedOptions> = {}): ResolvedOptions {
-  return { ...resolveOptions({ mode: 'local', ...input }), ...tweak }
-}
-
-function source(input: AgentAuthOptions, tweak: Partial<ResolvedOptions> = {}, tuning?: KeySourceTuning) {
-  const s = createKeySource(options(input, tweak), tuning)
+function source(
+  input: { jwksUri: URL; dispatcher?: Dispatcher },
+  tweak: Partial<ResolvedOptions> = {},
+  tuning?: JwksFetcherTuning,
+) {
+  const s = createJwksFetcher(
+    input.jwksUri,
+    { ...resolveOptions({ mode: 'local', ...input }), ...tweak },
+    tuning,
+  )
   sources.push(s)
   return s
 }
 
-async function refusal(p: Promise<unknown>): Promise<AgentAuthError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  )
-  expect(err).toBeInstanceOf(AgentAuthError)
-  return err as AgentAuthError
-}
-
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-const sel = (kid?: string) => (kid === undefined ? { alg: 'EdDSA' as const } : { alg: 'EdDSA' as const, kid })
-
-// ---- thumbprints -------------------------------------------------------------------------------
-
-describe('ed25519Thumbprint', () => {
-  it('matches the RFC 8037 A.3 vector (the broker kid)', () => {
-    expect(ed25519Thumbprint('11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo')).toBe(
-      'kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k',
-    )
-  })
-
-  it('equals jose calculateJwkThumbprint', async () => {
-    const k = makeKey()
-    expect(ed25519Thumbprint(k.jwk.x)).toBe(await calculateJwkThumbprint(k.jwk))
-  })
-})
-
-// ---- pinned keys -------------------------------------------------------------------------------
-
-describe('pinned key sources', () => {
-  const k = makeKey()
-  const raw = Buffer.from(k.jwk.x, 'base64url')
-  const forms: [string, AgentAuthOptions['publicKey'], string][] = [
-    ['JWK', k.jwk, 'jwk'],
-    ['JWKS', { keys: [k.jwk] }, 'jwks'],
-    ['PEM', k.pem, 'pem'],
-    ['raw base64', raw.toString('base64'), 'raw'],
-    ['raw base64url', raw.toString('base64url'), 'raw'],
-    ['raw Uint8Array', new Uint8Array(raw), 'raw'],
-    ['raw Buffer', raw, 'raw'],
-  ]
-
-  it.each(forms)('%s: selects the key by its thumbprint or with no kid', async (_, publicKey, kind) => {
-    const s = source({ publicKey })
-    expect(s.kind).toBe(kind)
-    expect(s.thumbprints).toEqual([k.kid])
-    expect(await s.keysFor(sel(k.kid))).toHaveLength(1)
-    expect(await s.keysFor(sel())).toHaveLength(1)
-    const err = await refusal(s.keysFor(sel('another-kid')))
-    expect(err.code).toBe('invalid_token')
-    expect(err.status).toBe(401)
-    expect(err.reason).toBe('unknown_kid')
-  })
-
-  it('also selects a JWK by the kid it declares', async () => {
-    const s = source({ publicKey: { ...k.jwk, kid: 'key-1' } })
-    expect(await s.keysFor(sel('key-1'))).toHaveLength(1)
-    expect(await s.keysFor(sel(k.kid))).toHaveLength(1)
-  })
-
-  it('a JWKS of two keys: kid selects one, no kid yields both candidates', async () => {
-    const k2 = makeKey()
-    const s = source({ publicKey: { keys: [k.jwk, k2.jwk] } })
-    expect(s.thumbprints).toEqual([k.kid, k2.kid])
-    expect(await s.keysFor(sel(k2.kid))).toHaveLength(1)
-    expect(await s.keysFor(sel())).toHaveLength(2)
-  })
-
-  const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 })
-  const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' })
-  const ed448 = generateKeyPairSync('ed448')
-  const edPrivate = generateKeyPairSync('ed25519').privateKey.export({ format: 'jwk' })
-  const bad: [string, unknown][] = [
-    ['RSA JWK', rsa.publicKey.export({ format: 'jwk' })],
-    ['EC JWK', ec.publicKey.export({ format: 'jwk' })],
-    ['Ed448 JWK', ed448.publicKey.export({ format: 'jwk' })],
-    ['private Ed25519 JWK', edPrivate],
-    ['oct JWK', { kty: 'oct', k: 'c2VjcmV0' }],
-    ['JWK with short x', { kty: 'OKP', crv: 'Ed25519', x: 'AAAA' }],
-    ['JWK with non-canonical x', { ...k.jwk, x: `${k.jwk.x.slice(0, 42)}B` }],
-    ['JWK for encryption', { ...k.jwk, use: 'enc' }],
-    ['JWK without verify op', { ...k.jwk, key_ops: ['sign'] }],
-    ['JWK with another alg', { ...k.jwk, alg: 'ES256' }],
-    ['empty JWKS', { keys: [] }],
-    ['JWKS with an RSA member', { keys: [k.jwk, rsa.publicKey.export({ format: 'jwk' })] }],
-    ['RSA PEM', rsa.publicKey.export({ format: 'pem', type: 'spki' }).toString()],
-    ['Ed448 PEM', ed448.publicKey.export({ format: 'pem', type: 'spki' }).toString()],
-    ['private PEM', generateKeyPairSync('ed25519').privateKey.export({ format: 'pem', type: 'pkcs8' })],
-    ['garbage PEM', '-----BEGIN PUBLIC KEY-----\nnope\n-----END PUBLIC KEY-----'],
-    ['31-byte Uint8Array', new Uint8Array(31)],
-    ['33-byte base64', Buffer.alloc(33).toString('base64')],
-    ['random text', 'not a key at all'],
-  ]
-
-  it.each(bad)('%s → TypeError naming publicKey, without echoing the value', (_, publicKey) => {
-    const resolved = options({ publicKey: k.jwk }, { publicKey: publicKey as ResolvedOptions['publicKey'] })
-    let err: unknown
-    try {
-      createKeySource(resolved)
-    } catch (e) {
-      err = e
-    }
-    expect(err).toBeInstanceOf(TypeError)
-    expect((err as Error).message).toMatch(/"publicKey"/)
-    if (typeof publicKey === 'object' && publicKey !== null && 'd' in publicKey) {
-      expect((err as Error).message).not.toContain((publicKey as { d: string }).d)
-    }
-  })
-
-  it('refuses lookups after close with a 503', async () => {
-    const s = source({ publicKey: k.jwk })
-    s.close()
-    expect((await refusal(s.keysFor(sel(k.kid)))).code).toBe('key_source_unavailable')
-  })
-})
+const sel = (kid?: string): KeySelector => (kid === undefined ? { alg: 'EdDSA' } : { alg: 'EdDSA', kid })
 
 // ---- JWKS URL ----------------------------------------------------------------------------------
 
