@@ -256,7 +256,7 @@ function planAtDeclaration(route: RouteOptions): void {
  * config error there is a 500 `configuration_error`: such a route never answers
  * unauthenticated. `undefined`: no route matched, Fastify's 404 handling answers.
  */
-function createPlanLookup(realm: string): (request: FastifyRequest) => RoutePlan | undefined {
+function createPlanLookup(): (request: FastifyRequest) => RoutePlan | undefined {
   const latePlans = new WeakMap<object, RoutePlan>()
   return function planOf(request) {
     const config = request.routeOptions.config as unknown as
@@ -273,7 +273,6 @@ function createPlanLookup(realm: string): (request: FastifyRequest) => RoutePlan
         throw new AgentAuthError('configuration_error', {
           detail: (err as Error).message,
           reason: 'route_config',
-          realm,
         })
       }
       latePlans.set(config, plan)
@@ -289,7 +288,7 @@ function createPlanLookup(realm: string): (request: FastifyRequest) => RoutePlan
  * broker call. A cached answer completes without a promise.
  */
 function authenticationHook(state: FastifyState) {
-  const planOf = createPlanLookup(state.realm)
+  const planOf = createPlanLookup()
   return function agentwritAuth(request: FastifyRequest, reply: FastifyReply, done: HookDone): void {
     let plan: RoutePlan | undefined
     let result: AgentIdentity | undefined | Promise<AgentIdentity | undefined>
@@ -300,7 +299,7 @@ function authenticationHook(state: FastifyState) {
         done()
         return
       }
-      if (plan.guards.length > 0) filled = prepareScopes(plan, request, state.realm)
+      if (plan.guards.length > 0) filled = prepareScopes(plan, request)
       result = kit.authenticate(state, request)
       if (!(result instanceof Promise)) {
         attachAndGuard(request, result, plan, filled, state)
@@ -327,9 +326,9 @@ function authenticationHook(state: FastifyState) {
   }
 }
 
-function prepareScopes(plan: RoutePlan, request: FastifyRequest, realm: string) {
+function prepareScopes(plan: RoutePlan, request: FastifyRequest) {
   const params = request.params as Record<string, unknown>
-  return plan.guards.map((g) => g.prepare(params, realm))
+  return plan.guards.map((g) => g.prepare(params))
 }
 
 /** Attach the identity and run the route's config guards (an anonymous request meets them as a 401). */
@@ -342,10 +341,10 @@ function attachAndGuard(
 ): void {
   if (agent !== undefined) request.agent = agent
   if (plan.guards.length === 0 && plan.delegation === undefined) return
-  const checked = agent ?? identityFor({ agent: undefined, state }, 'route config').agent
-  plan.delegation?.check(checked, state.realm)
+  const checked = agent ?? identityFor({ agent: undefined, state }, 'route config')
+  plan.delegation?.check(checked)
   for (let i = 0; i < plan.guards.length; i++) {
-    plan.guards[i]!.checkPrepared(checked, filled[i]!, request, state.realm)
+    plan.guards[i]!.checkPrepared(checked, filled[i]!, request)
   }
 }
 

@@ -27,32 +27,31 @@ export function createAcceptance(options: ResolvedOptions): AcceptedBase {
   }
 }
 
-function invalid(reason: string, realm: string): AgentAuthError {
-  return new AgentAuthError('invalid_token', { reason, realm })
+function invalid(reason: string): AgentAuthError {
+  return new AgentAuthError('invalid_token', { reason })
 }
 
 /** Every 401 reason first, then the 403 for a chain that is authentic but too deep here. */
 function assertAcceptable(claims: AgentWritClaims, options: ResolvedOptions): void {
-  const { realm } = options
   const kind = tokenKindOf(claims.sub)
-  if (kind === null) throw invalid('unknown_subject_kind', realm)
-  if (kind.kind === 'admin' && !options.allowAdminTokens) throw invalid('admin_token_refused', realm)
-  if (kind.kind === 'app' && !options.allowAppTokens) throw invalid('app_token_refused', realm)
+  if (kind === null) throw invalid('unknown_subject_kind')
+  if (kind.kind === 'admin' && !options.allowAdminTokens) throw invalid('admin_token_refused')
+  if (kind.kind === 'app' && !options.allowAppTokens) throw invalid('app_token_refused')
   if (
     kind.kind === 'agent' &&
     options.trustDomain !== undefined &&
     kind.trustDomain !== options.trustDomain
   ) {
-    throw invalid('foreign_trust_domain', realm)
+    throw invalid('foreign_trust_domain')
   }
-  if (options.issuer !== undefined && claims.iss !== options.issuer) throw invalid('issuer_mismatch', realm)
+  if (options.issuer !== undefined && claims.iss !== options.issuer) throw invalid('issuer_mismatch')
   if (options.audience !== undefined) {
     const aud = claims.aud ?? []
-    if (!aud.some((a) => options.audience!.includes(a))) throw invalid('audience_mismatch', realm)
+    if (!aud.some((a) => options.audience!.includes(a))) throw invalid('audience_mismatch')
   }
   const depth = claims.delegation_chain?.length ?? 0
-  if (depth > 0 && !chainAttenuates(claims)) throw invalid('delegation_not_attenuated', realm)
+  if (depth > 0 && !chainAttenuates(claims)) throw invalid('delegation_not_attenuated')
   if (options.maxDelegationDepth !== undefined && depth > options.maxDelegationDepth) {
-    throw new AgentAuthError('delegation_not_allowed', { reason: 'delegation_too_deep', realm })
+    throw new AgentAuthError('delegation_not_allowed', { reason: 'delegation_too_deep' })
   }
 }

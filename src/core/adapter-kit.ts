@@ -119,7 +119,9 @@ export function createAdapterKit<A extends object, B, C, R>(
   }
 
   function refuse(thrown: unknown, state: State | undefined, a: A, b: B, c: C): R | Promise<R> {
-    const err = asRefusal(thrown)
+    const refusal = asRefusal(thrown)
+    // Errors are made without a realm where checks fail: they get this middleware's here.
+    const err = state === undefined ? refusal : refusal.inRealm(state.realm)
     const render = state?.render
     if (render === undefined || err.code === 'configuration_error') return binding.escalate(err, a, b, c)
     let rendered: unknown
@@ -182,7 +184,7 @@ export function createAdapterKit<A extends object, B, C, R>(
     requireAnyScope: (...requirements: ScopeRequirement<A>[]) =>
       guardHandler(compileScopeGuard('any', requirements)),
     requireDelegatedFrom: (...roots: DelegationRootMatcher[]) => guardHandler(compileDelegationGuard(roots)),
-    agentOf: (a: A) => identityFor(access(a), agentOfCaller).agent,
+    agentOf: (a: A) => identityFor(access(a), agentOfCaller),
     accessOf: access,
   })
 }

@@ -155,16 +155,13 @@ export function asRefusal(err: unknown): AgentAuthError {
 }
 
 /**
- * The identity and realm a guard (or a handler's accessor) works with, or the refusal for a
+ * The identity a guard (or a handler's accessor) works with, or the refusal for a
  * request without one: `missing_token` (401) where an `optional: true` middleware let it through
  * anonymously, `configuration_error` (500) where no authentication ran or the identity was
  * replaced. `caller` names the guard or accessor in the error.
  */
-export function identityFor(
-  access: GuardAccess<unknown>,
-  caller: string,
-): { agent: AgentIdentity; realm: string } {
-  if (access.agent !== undefined) return { agent: access.agent, realm: access.state.realm }
+export function identityFor(access: GuardAccess<unknown>, caller: string): AgentIdentity {
+  if (access.agent !== undefined) return access.agent
   if (access.state !== undefined) {
     throw new AgentAuthError('missing_token', { reason: 'anonymous_request', realm: access.state.realm })
   }

@@ -40,8 +40,6 @@ export type { HeadersLike } from './headers.js'
 export interface ReadBearerOptions {
   /** Longest accepted token, in characters. Longer tokens are a 400 `invalid_request`. */
   readonly maxTokenLength: number
-  /** `realm` of the `WWW-Authenticate` challenge on errors. */
-  readonly realm: string
 }
 
 /** RFC 7230 `token` characters (an auth-scheme name). */
@@ -55,8 +53,8 @@ function isOws(code: number): boolean {
   return code === 0x20 || code === 0x09
 }
 
-function invalidRequest(detail: string, reason: string, realm: string): AgentAuthError {
-  return new AgentAuthError('invalid_request', { detail, reason, realm })
+function invalid(detail: string, reason: string): AgentAuthError {
+  return new AgentAuthError('invalid_request', { detail, reason })
 }
 
 /** `value` starts with `bearer` in any letter case. */
@@ -89,7 +87,7 @@ function trimOws(value: string): string {
  *   any plain object of header values, or a WHATWG `Headers`.
  * @param rawHeaders - Node's `req.rawHeaders`, to detect a duplicated `Authorization` header that
  *   `req.headers` silently drops. Pass `undefined` when unavailable.
- * @param options - size cap and challenge realm.
+ * @param options - the size cap.
  * @returns the token, verbatim.
  * @throws AgentAuthError `missing_token` (401) when there are no bearer credentials,
  *   `invalid_request` (400) when the header is malformed, duplicated or the token is too long.
@@ -99,8 +97,7 @@ export function readBearer(
   rawHeaders: readonly string[] | undefined,
   options: ReadBearerOptions,
 ): string {
-  const { realm, maxTokenLength } = options
-  const invalid = (detail: string, reason: string) => invalidRequest(detail, reason, realm)
+  const { maxTokenLength } = options
 
   let raw: string | undefined
   const direct = Array.isArray(rawHeaders)
@@ -120,7 +117,7 @@ export function readBearer(
     raw = values[0]
   }
   if (raw === undefined) {
-    throw new AgentAuthError('missing_token', { reason: 'no_authorization_header', realm })
+    throw new AgentAuthError('missing_token', { reason: 'no_authorization_header' })
   }
   const value = trimOws(raw)
   // Hot path: `Bearer <token>` with one space, in any case, needs no regular expression.
@@ -139,7 +136,7 @@ export function readBearer(
   if (scheme === undefined) throw invalid('malformed Authorization header', 'malformed_authorization_header')
   if (scheme.length !== 6 || scheme.toLowerCase() !== 'bearer') {
     // Credentials of another scheme are not bearer credentials: answer with the bare challenge.
-    throw new AgentAuthError('missing_token', { reason: 'unsupported_authorization_scheme', realm })
+    throw new AgentAuthError('missing_token', { reason: 'unsupported_authorization_scheme' })
   }
   if (value.length === scheme.length) throw invalid('missing bearer token', 'empty_bearer_token')
 
@@ -153,14 +150,8 @@ export function readBearer(
 }
 
 /** RFC 6750 `b64token` check of a credential from {@link readBearer}: `invalid_request` (400) otherwise. */
-export function assertBearerSyntax(token: string, realm: string): void {
-  if (!B64TOKEN.test(token)) {
-    throw new AgentAuthError('invalid_request', {
-      detail: 'malformed bearer token',
-      reason: 'malformed_bearer_token',
-      realm,
-    })
-  }
+export function assertBearerSyntax(token: string): void {
+  if (!B64TOKEN.test(token)) throw invalid('malformed bearer token', 'malformed_bearer_token')
 }
 
 /**

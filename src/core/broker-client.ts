@@ -29,7 +29,6 @@ export interface BrokerClientOptions {
   timeoutMs: number
   /** Dispatcher to use; when absent the client owns a keep-alive `Agent` and closes it in `close()`. */
   dispatcher: Dispatcher | undefined
-  realm: string
   retryAfterSeconds: number
   /** Consecutive failed calls that open the circuit breaker; `0` = no breaker. */
   breakerThreshold: number
@@ -78,7 +77,6 @@ export function createBrokerClient(options: BrokerClientOptions): BrokerClient {
     return new AgentAuthError('broker_unavailable', {
       reason,
       cause,
-      realm: options.realm,
       retryAfterSeconds: options.retryAfterSeconds,
     })
   }
@@ -109,7 +107,6 @@ export function createBrokerClient(options: BrokerClientOptions): BrokerClient {
       // No call: come back when the breaker lets a probe through (whole seconds, at least 1).
       throw new AgentAuthError('broker_unavailable', {
         reason: 'circuit_open',
-        realm: options.realm,
         retryAfterSeconds: Math.max(1, Math.ceil(admission.retryInMs / 1000)),
       })
     }

@@ -37,7 +37,7 @@ export interface DelegationGuard {
    * Throw `delegation_not_allowed` (403) unless the token is delegated and its chain's first
    * delegator matches one of the matchers.
    */
-  check(agent: AgentIdentity, realm: string): void
+  check(agent: AgentIdentity): void
   /**
    * {@link DelegationGuard.check} for what the adapter found on the request: `missing_token` (401)
    * for an anonymous request, `configuration_error` (500) when no identity is present.
@@ -61,7 +61,7 @@ export function compileDelegationGuard(matchers: readonly DelegationRootMatcher[
   const list = matchers.map((m) =>
     m instanceof RegExp ? new RegExp(m.source, m.flags.replace(/[gy]/g, '')) : m,
   )
-  function check(agent: AgentIdentity, realm: string): void {
+  function check(agent: AgentIdentity): void {
     const root = agent.rootAgent
     const ok =
       root !== undefined &&
@@ -71,15 +71,13 @@ export function compileDelegationGuard(matchers: readonly DelegationRootMatcher[
     if (!ok) {
       throw new AgentAuthError('delegation_not_allowed', {
         reason: agent.delegated ? 'foreign_delegation_root' : 'not_delegated',
-        realm,
       })
     }
   }
   return Object.freeze({
     check,
     enforce(access: GuardAccess<unknown>): void {
-      const { agent, realm } = identityFor(access, 'requireDelegatedFrom()')
-      check(agent, realm)
+      check(identityFor(access, 'requireDelegatedFrom()'))
     },
   })
 }

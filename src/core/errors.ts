@@ -109,7 +109,11 @@ export interface AgentAuthErrorOptions {
   requiredScope?: readonly string[]
   /** For 503s: seconds for `Retry-After`. Default 5. */
   retryAfterSeconds?: number
-  /** `realm` in the challenge. Default `agentwrit`. */
+  /**
+   * `realm` in the challenge. Default: the realm of the verifier or middleware the error leaves
+   * through (see {@link AgentAuthError.inRealm}), `agentwrit` for an error that leaves through
+   * neither.
+   */
   realm?: string
   /** Underlying error (kept for logs; never exposed to the client). */
   cause?: unknown
@@ -162,6 +166,9 @@ export class AgentAuthError extends Error {
   /** RFC 6750 error value, or `null` where the challenge carries none. */
   readonly bearerError: BearerErrorValue | null
 
+  /** The options it was made with (and its realm, once stamped). */
+  #options: AgentAuthErrorOptions
+
   constructor(code: AgentAuthErrorCode, options: AgentAuthErrorOptions = {}) {
     const spec = SPEC[code]
     super(options.detail ?? spec.detail, options.cause === undefined ? undefined : { cause: options.cause })
@@ -172,25 +179,31 @@ export class AgentAuthError extends Error {
     this.reason = options.reason
     this.requiredScope = options.requiredScope ? Object.freeze([...options.requiredScope]) : undefined
     this.bearerError = spec.bearer
-    const realm = options.realm ?? DEFAULT_REALM
-    const headers: Record<string, string> = {}
-    if (spec.status === 401 || spec.status === 400 || spec.status === 403) {
-      const params = [`realm=${quote(realm)}`]
-      if (spec.bearer !== null) {
-        params.push(`error=${quote(spec.bearer)}`)
-        params.push(`error_description=${quote(this.message)}`)
-      }
-      if (code === 'insufficient_scope' && this.requiredScope && this.requiredScope.length > 0) {
-        params.push(`scope=${quote(this.requiredScope.join(' '))}`)
-      }
-      headers['WWW-Authenticate'] = `Bearer ${params.join(', ')}`
-    }
-    if (spec.status === 503) {
-      headers['Retry-After'] = String(options.retryAfterSeconds ?? DEFAULT_RETRY_AFTER_SECONDS)
-    }
-    // A refusal is about this request's credentials: no cache (shared or private) may replay it.
-    headers['Cache-Control'] = 'no-store'
-    this.headers = Object.freeze(headers)
+    this.#options = options
+    this.headers = headersFor(this, options.realm ?? DEFAULT_REALM, options.retryAfterSeconds)
+  }
+
+  /** `realm` of the challenge (`WWW-Authenticate: Bearer realm="…"`). */
+  get realm(): string {
+    return this.#options.realm ?? DEFAULT_REALM
+  }
+
+  /**
+   * Give this refusal the realm of the verifier or middleware it leaves through, once. Errors are
+   * made where a check fails, without knowing whose middleware they will leave through: the
+   * verifier and the adapters stamp the realm where the error leaves them, so the challenge names
+   * it. An error made with a `realm` option, or already stamped, keeps its realm.
+   * @returns this error.
+   */
+  inRealm(realm: string): this {
+    if (this.#options.realm !== undefined) return this
+    this.#options = { ...this.#options, realm }
+    ;(this as { headers: AgentAuthError['headers'] }).headers = headersFor(
+      this,
+      realm,
+      this.#options.retryAfterSeconds,
+    )
+    return this
   }
 
   /**
@@ -210,6 +223,34 @@ export class AgentAuthError extends Error {
     if (this.requiredScope && this.requiredScope.length > 0) body.required_scope = [...this.requiredScope]
     return body
   }
+}
+
+/**
+ * The response headers of a refusal: the RFC 6750 challenge on 400/401/403, `Retry-After` on 503,
+ * `Cache-Control: no-store` on every one.
+ */
+function headersFor(
+  err: AgentAuthError,
+  realm: string,
+  retryAfterSeconds: number | undefined,
+): Readonly<Record<string, string>> {
+  const headers: Record<string, string> = {}
+  const { status, bearerError, requiredScope } = err
+  if (status === 401 || status === 400 || status === 403) {
+    const params = [`realm=${quote(realm)}`]
+    if (bearerError !== null) {
+      params.push(`error=${quote(bearerError)}`)
+      params.push(`error_description=${quote(err.message)}`)
+    }
+    if (err.code === 'insufficient_scope' && requiredScope && requiredScope.length > 0) {
+      params.push(`scope=${quote(requiredScope.join(' '))}`)
+    }
+    headers['WWW-Authenticate'] = `Bearer ${params.join(', ')}`
+  }
+  if (status === 503) headers['Retry-After'] = String(retryAfterSeconds ?? DEFAULT_RETRY_AFTER_SECONDS)
+  // A refusal is about this request's credentials: no cache (shared or private) may replay it.
+  headers['Cache-Control'] = 'no-store'
+  return Object.freeze(headers)
 }
 
 /** Type guard for {@link AgentAuthError}. */

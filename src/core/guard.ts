@@ -33,7 +33,7 @@ export interface ScopeGuard<Req> {
    * `insufficient_scope` (403) naming the concrete scopes, `configuration_error` (500) when a
    * computed requirement returns nothing usable.
    */
-  check(agent: AgentIdentity, params: Readonly<Record<string, unknown>>, request: Req, realm: string): void
+  check(agent: AgentIdentity, params: Readonly<Record<string, unknown>>, request: Req): void
   /**
    * What adapters call. First who is asking: no identity on a request that an `optional: true`
    * middleware let through is `missing_token` (401); no identity at all (a route without
@@ -54,9 +54,9 @@ export interface ScopeGuard<Req> {
    * a scope, so an adapter that knows the params before authentication refuses such a request
    * without asking the broker. Returns the filled scopes for {@link ScopeGuard.checkPrepared}.
    */
-  prepare(params: Readonly<Record<string, unknown>>, realm: string): readonly string[]
+  prepare(params: Readonly<Record<string, unknown>>): readonly string[]
   /** {@link ScopeGuard.check} with the template scopes already filled by {@link ScopeGuard.prepare}. */
-  checkPrepared(agent: AgentIdentity, filled: readonly string[], request: Req, realm: string): void
+  checkPrepared(agent: AgentIdentity, filled: readonly string[], request: Req): void
 }
 
 /** Compile a guard. Throws a `TypeError` for an empty list, a bad entry or a malformed template. */
@@ -76,12 +76,12 @@ export function compileScopeGuard<Req>(
   }
   const placeholders = [...new Set(templates.flatMap((t) => t.placeholders))]
 
-  /** Fill every template (`invalid_scope_parameter` in this realm for a refused param). */
-  function fillTemplates(params: Readonly<Record<string, unknown>>, realm: string): string[] {
-    return templates.map((t) => t.fill(params, { realm }))
+  /** Fill every template (`invalid_scope_parameter` for a refused param). */
+  function fillTemplates(params: Readonly<Record<string, unknown>>): string[] {
+    return templates.map((t) => t.fill(params))
   }
 
-  function withComputed(filled: readonly string[], agent: AgentIdentity, request: Req, realm: string) {
+  function withComputed(filled: readonly string[], agent: AgentIdentity, request: Req) {
     if (computed.length === 0) return filled
     const out = [...filled]
     for (const fn of computed) {
@@ -93,7 +93,6 @@ export function compileScopeGuard<Req>(
           detail: `${caller}(): a computed scope threw`,
           reason: 'computed_scope_threw',
           cause: err,
-          realm,
         })
       }
       const list = typeof value === 'string' ? [value] : value
@@ -104,7 +103,6 @@ export function compileScopeGuard<Req>(
       ) {
         throw new AgentAuthError('configuration_error', {
           detail: `${caller}(): a computed scope returned no scope strings`,
-          realm,
         })
       }
       out.push(...list)
@@ -112,24 +110,18 @@ export function compileScopeGuard<Req>(
     return out
   }
 
-  function checkPrepared(agent: AgentIdentity, filled: readonly string[], request: Req, realm: string) {
-    const needed = withComputed(filled, agent, request, realm)
+  function checkPrepared(agent: AgentIdentity, filled: readonly string[], request: Req) {
+    const needed = withComputed(filled, agent, request)
     if (!(mode === 'all' ? holdsAll(agent.scope, needed) : holdsAny(agent.scope, needed))) {
       throw new AgentAuthError('insufficient_scope', {
         detail: `token lacks required scope: ${needed.join(mode === 'all' ? ' ' : ' or ')}`,
         requiredScope: needed,
-        realm,
       })
     }
   }
 
-  function check(
-    agent: AgentIdentity,
-    params: Readonly<Record<string, unknown>>,
-    request: Req,
-    realm: string,
-  ) {
-    checkPrepared(agent, fillTemplates(params, realm), request, realm)
+  function check(agent: AgentIdentity, params: Readonly<Record<string, unknown>>, request: Req) {
+    checkPrepared(agent, fillTemplates(params), request)
   }
 
   return Object.freeze({
@@ -138,7 +130,7 @@ export function compileScopeGuard<Req>(
     templates: templates.map((t) => t.source),
     check,
     enforce(access, params, request, route) {
-      const { agent, realm } = identityFor(access, `${caller}()`)
+      const agent = identityFor(access, `${caller}()`)
       const p = params ?? {}
       for (const name of placeholders) {
         if (Object.hasOwn(p, name)) continue
@@ -147,15 +139,13 @@ export function compileScopeGuard<Req>(
           throw new AgentAuthError('invalid_scope_parameter', {
             detail: `route parameter "${name}" is required by the scope but absent`,
             reason: 'param_absent',
-            realm,
           })
         }
         throw new AgentAuthError('configuration_error', {
           detail: `${caller}(): scope placeholder ":${name}" is not a parameter of route ${path}`,
-          realm,
         })
       }
-      check(agent, p, request, realm)
+      check(agent, p, request)
     },
     prepare: fillTemplates,
     checkPrepared,

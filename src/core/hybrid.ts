@@ -8,8 +8,6 @@ import type { ShapedStrategy, TokenShape } from './token-shape.js'
 
 /** Options of {@link createHybridStrategy}. */
 export interface HybridStrategyOptions {
-  /** `realm` of a `claims_mismatch` refusal. Default `"agentwrit"`. */
-  readonly realm?: string
   /** `Retry-After` of a `claims_mismatch` refusal, in seconds. Default `5`. */
   readonly retryAfterSeconds?: number
 }
@@ -42,7 +40,6 @@ export function createHybridStrategy(
     if (answer.claims.jti !== checked.claims.jti || answer.claims.sub !== checked.claims.sub) {
       throw new AgentAuthError('broker_unavailable', {
         reason: 'claims_mismatch',
-        realm: options.realm,
         retryAfterSeconds: options.retryAfterSeconds,
       })
     }

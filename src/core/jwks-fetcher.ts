@@ -187,7 +187,7 @@ export function createJwksFetcher(url: URL, o: ResolvedOptions, tuning: JwksFetc
           // cooldown or just refetched: the source is healthy and does not know this kid.
           failedAt = undefined
           if (!hasUsableKey(store.jwks)) throw keySourceUnavailable(o, 'jwks_no_usable_key', err)
-          throw unknownKid(o)
+          throw unknownKid()
         }
         // Fetch failed, timed out, answered non-200, non-JSON, a malformed set, or an unusable key.
         failedAt = Date.now()

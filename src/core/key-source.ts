@@ -71,15 +71,14 @@ export async function candidateKeys(resolve: KeyResolver, selector: KeySelector)
 }
 
 /** 401 `invalid_token`, reason `unknown_kid`: a healthy source has no key for the header. */
-export function unknownKid(o: ResolvedOptions): AgentAuthError {
-  return new AgentAuthError('invalid_token', { reason: 'unknown_kid', realm: o.realm })
+export function unknownKid(): AgentAuthError {
+  return new AgentAuthError('invalid_token', { reason: 'unknown_kid' })
 }
 
 /** 503 `key_source_unavailable` with `Retry-After: retryAfterSeconds`. */
 export function keySourceUnavailable(o: ResolvedOptions, reason: string, cause?: unknown): AgentAuthError {
   return new AgentAuthError('key_source_unavailable', {
     reason,
-    realm: o.realm,
     retryAfterSeconds: o.retryAfterSeconds,
     cause,
   })

@@ -80,8 +80,7 @@ export function createLocalStrategy(options: ResolvedOptions): ShapedStrategy {
   const tolerance = options.clockToleranceSeconds
   let closed = false
 
-  const invalid = (reason: string): AgentAuthError =>
-    new AgentAuthError('invalid_token', { reason, realm: options.realm })
+  const invalid = (reason: string): AgentAuthError => new AgentAuthError('invalid_token', { reason })
 
   /** `null` when the claims are currently within their validity window, else the reason. */
   const timeFault = (claims: AgentWritClaims, nowMs: number): string | null => {
@@ -129,7 +128,6 @@ export function createLocalStrategy(options: ResolvedOptions): ShapedStrategy {
   function closedError(): AgentAuthError {
     return new AgentAuthError('key_source_unavailable', {
       reason: 'closed',
-      realm: options.realm,
       retryAfterSeconds: options.retryAfterSeconds,
     })
   }
@@ -165,7 +163,6 @@ export function createLocalStrategy(options: ResolvedOptions): ShapedStrategy {
         // Never an acceptance, never a 401 for our own fault.
         throw new AgentAuthError('key_source_unavailable', {
           reason: 'internal_error',
-          realm: options.realm,
           retryAfterSeconds: options.retryAfterSeconds,
           cause: err,
         })

@@ -133,7 +133,7 @@ function pinnedKeys(pk: ResolvedOptions['publicKey']): Pinned {
 }
 
 /**
- * The key source of the `publicKey` option; `options` gives the realm and `Retry-After` of its
+ * The key source of the `publicKey` option; `options` gives the `Retry-After` of its
  * refusals.
  *
  * Accepted forms of `publicKey`: an OKP/Ed25519 JWK, a JWKS object (`{ keys: [...] }`, every key Ed25519), a PEM
@@ -157,7 +157,7 @@ export function createPinnedKeySource(
       try {
         return await candidateKeys(set, selector)
       } catch (err) {
-        if (err instanceof errors.JWKSNoMatchingKey) throw unknownKid(options)
+        if (err instanceof errors.JWKSNoMatchingKey) throw unknownKid()
         throw keySourceUnavailable(options, 'key_import_failed', err)
       }
     },

@@ -35,7 +35,6 @@ export function createRemoteStrategy(
     broker: options.broker!,
     timeoutMs: options.timeoutMs,
     dispatcher: options.dispatcher,
-    realm: options.realm,
     retryAfterSeconds: options.retryAfterSeconds,
     breakerThreshold: options.breakerThreshold,
     breakerCooldownMs: options.breakerCooldownMs,
@@ -68,14 +67,14 @@ export function createRemoteStrategy(
       : undefined
 
   function invalid(reason: string): AgentAuthError {
-    return new AgentAuthError('invalid_token', { reason, realm: options.realm })
+    return new AgentAuthError('invalid_token', { reason })
   }
 
   async function ask(token: string, shape: TokenShape | undefined) {
     // Before the call: a token whose own payload the broker never issues is refused here (401).
     // The verifier hands the shape over (header checked too); used alone, the strategy reads the
     // claims itself.
-    const claims: AgentWritClaims = shape?.claims ?? readTokenClaims(token, options.realm)
+    const claims: AgentWritClaims = shape?.claims ?? readTokenClaims(token)
     const verdict = await client.validate(token)
     if (!verdict.valid) return { outcome: verdict, ttlMs: options.negativeCacheTtlMs }
     if (!sameClaims(claims, verdict.claims)) {
@@ -83,7 +82,6 @@ export function createRemoteStrategy(
       // mix-up, a buggy broker): unusable, never cached (a rejected computation is not stored).
       throw new AgentAuthError('broker_unavailable', {
         reason: 'claims_mismatch',
-        realm: options.realm,
         retryAfterSeconds: options.retryAfterSeconds,
       })
     }

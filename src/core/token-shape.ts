@@ -45,8 +45,6 @@ export interface TokenShape {
 export interface TokenShapeOptions {
   /** Refuse a header without `kid` (see the module doc). */
   readonly requireKid: boolean
-  /** `realm` of the refusals' challenge. */
-  readonly realm: string
 }
 
 /**
@@ -130,10 +128,10 @@ function claimsOf(segment: string): AgentWritClaims | 'malformed_claims' {
  * answer with them).
  * @throws AgentAuthError `invalid_token` (401)
  */
-export function readTokenClaims(token: string, realm: string): AgentWritClaims {
+export function readTokenClaims(token: string): AgentWritClaims {
   const dots = dotsOf(token)
   const claims = dots === null ? 'malformed' : claimsOf(token.slice(dots[0] + 1, dots[1]))
-  if (typeof claims === 'string') throw new AgentAuthError('invalid_token', { reason: claims, realm })
+  if (typeof claims === 'string') throw new AgentAuthError('invalid_token', { reason: claims })
   return claims
 }
 
@@ -143,10 +141,10 @@ export function readTokenClaims(token: string, realm: string): AgentWritClaims {
  * header is never remembered.
  */
 export function createTokenShapeReader(options: TokenShapeOptions): TokenShapeReader {
-  const { requireKid, realm } = options
+  const { requireKid } = options
   let last: { readonly segment: string; readonly selector: KeySelector } | undefined
 
-  const invalid = (reason: string): AgentAuthError => new AgentAuthError('invalid_token', { reason, realm })
+  const invalid = (reason: string): AgentAuthError => new AgentAuthError('invalid_token', { reason })
 
   const readHeader = (segment: string): KeySelector => {
     const text = decodeSegment(segment)

@@ -92,7 +92,6 @@ export function requestAuthenticator(verifier: Verifier): RequestAuthenticator {
  */
 export function createVerifier(input: AgentAuthOptions): Verifier {
   const options = resolveOptions(input)
-  const { realm } = options
   /** The revocation feed, when configured (created below, once the strategies exist). */
   let feed: RevocationFeed | undefined
   const { remote, local, strategy } = createStrategies(options, () => feed)
@@ -115,10 +114,10 @@ export function createVerifier(input: AgentAuthOptions): Verifier {
   const acceptedBase = createAcceptance(options)
   const memos = createConnectionMemos()
   const infraCode = options.mode === 'local' ? 'key_source_unavailable' : 'broker_unavailable'
-  const extractOptions = { maxTokenLength: options.maxTokenLength, realm }
+  const extractOptions = { maxTokenLength: options.maxTokenLength }
 
   function invalid(reason: string): AgentAuthError {
-    return new AgentAuthError('invalid_token', { reason, realm })
+    return new AgentAuthError('invalid_token', { reason })
   }
 
   function identify(verified: VerifiedToken, owner: object | undefined): AgentIdentity {
@@ -131,7 +130,6 @@ export function createVerifier(input: AgentAuthOptions): Verifier {
     return new AgentAuthError(infraCode, {
       reason: 'unexpected_error',
       cause: err,
-      realm,
       retryAfterSeconds: options.retryAfterSeconds,
     })
   }
@@ -186,13 +184,17 @@ export function createVerifier(input: AgentAuthOptions): Verifier {
     return hit
   }
 
-  async function verifyToken(token: string): Promise<AgentIdentity> {
+  /** The refusal of a public entry point, in this verifier's realm. */
+  function refusedHere(err: unknown): Promise<never> {
+    return Promise.reject(err instanceof AgentAuthError ? err.inRealm(options.realm) : err)
+  }
+
+  async function verifyTokenUnstamped(token: string): Promise<AgentIdentity> {
     if (typeof token !== 'string' || token.length === 0) throw invalid('empty')
     if (token.length > options.maxTokenLength) {
       throw new AgentAuthError('invalid_request', {
         detail: 'bearer token is too long',
         reason: 'token_too_long',
-        realm,
       })
     }
     if (!looksLikeJws(token)) throw invalid('malformed')
@@ -219,7 +221,6 @@ export function createVerifier(input: AgentAuthOptions): Verifier {
       throw new AgentAuthError('invalid_request', {
         detail: 'access tokens are accepted only in the Authorization header',
         reason: 'query_token',
-        realm,
       })
     }
     const token = readBearer(request.headers, request.rawHeaders, extractOptions)
@@ -242,18 +243,22 @@ export function createVerifier(input: AgentAuthOptions): Verifier {
     // Three base64url segments are a b64token too: one scan of the token decides both, and the
     // b64token check only runs to tell a malformed header (400) from a malformed token (401).
     if (!looksLikeJws(token)) {
-      assertBearerSyntax(token, realm)
+      assertBearerSyntax(token)
       throw invalid('malformed')
     }
     return verifyJws(token, memo.key, owner)
   }
 
+  function verifyToken(token: string): Promise<AgentIdentity> {
+    return verifyTokenUnstamped(token).catch(refusedHere)
+  }
+
   function authenticate(request: AuthRequest): Promise<AgentIdentity> {
     try {
       const result = authenticateSyncWhenCached(request)
-      return result instanceof Promise ? result : Promise.resolve(result)
+      return result instanceof Promise ? result.catch(refusedHere) : Promise.resolve(result)
     } catch (err) {
-      return Promise.reject(err)
+      return refusedHere(err)
     }
   }
 
@@ -284,7 +289,7 @@ function createStrategies(
   options: ResolvedOptions,
   feedOf: () => RevocationFeed | undefined,
 ): { remote?: RemoteStrategy; local?: ShapedStrategy; strategy: ShapedStrategy } {
-  const { mode, realm } = options
+  const { mode } = options
   /** While the feed lags, broker answers older than its `laggingCacheTtlMs` are not used. */
   const answerAge =
     options.revocationFeed === undefined ? undefined : () => feedOf()?.maxCacheAgeMs(options.now()) ?? 0
@@ -292,7 +297,7 @@ function createStrategies(
   const local = mode === 'remote' ? undefined : createLocalStrategy(options)
   if (remote === undefined) return { local, strategy: local! }
   if (local === undefined) return { remote, strategy: remote }
-  const hybrid = createHybridStrategy(local, remote, { realm, retryAfterSeconds: options.retryAfterSeconds })
+  const hybrid = createHybridStrategy(local, remote, { retryAfterSeconds: options.retryAfterSeconds })
   return { remote, local, strategy: hybrid }
 }
 

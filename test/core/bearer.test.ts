@@ -6,7 +6,7 @@ import { assertBearerSyntax, hasQueryToken, looksLikeJws, readBearer } from '../
 import { AgentAuthError } from '../../src/core/errors.js'
 import { countRawHeader, getHeaderValues } from '../../src/core/headers.js'
 
-const OPTS = { maxTokenLength: 64, realm: 'test-realm' }
+const OPTS = { maxTokenLength: 64 }
 const JWT = 'eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl'
 
 function refusal(fn: () => unknown): AgentAuthError {
@@ -27,7 +27,7 @@ function auth(value: string | string[] | undefined, raw?: string[]) {
 /** The verifier's order: the credential out of the header, then its `b64token` check. */
 function authAndSyntax(value: string) {
   const token = auth(value)
-  assertBearerSyntax(token, OPTS.realm)
+  assertBearerSyntax(token)
   return token
 }
 
@@ -84,7 +84,8 @@ describe('readBearer: no bearer credentials → 401 missing_token, bare challeng
     expect(err.code).toBe('missing_token')
     expect(err.status).toBe(401)
     expect(err.reason).toBe(reason)
-    expect(err.headers['WWW-Authenticate']).toBe('Bearer realm="test-realm"')
+    // No realm of its own: the verifier or the middleware it leaves through stamps theirs.
+    expect(err.inRealm('test-realm').headers['WWW-Authenticate']).toBe('Bearer realm="test-realm"')
   })
 
   it('ignores a prototype-inherited authorization', () => {
@@ -104,7 +105,9 @@ function expectInvalidRequest(err: AgentAuthError, reason: string): void {
   expect(err.code).toBe('invalid_request')
   expect(err.status).toBe(400)
   expect(err.reason).toBe(reason)
-  expect(err.headers['WWW-Authenticate']).toMatch(/^Bearer realm="test-realm", error="invalid_request"/)
+  expect(err.inRealm('test-realm').headers['WWW-Authenticate']).toMatch(
+    /^Bearer realm="test-realm", error="invalid_request"/,
+  )
   const everything = `${err.message} ${err.reason} ${JSON.stringify(err.headers)} ${JSON.stringify(err.toProblem('/'))}`
   expect(everything).not.toContain(SECRET)
   expect(everything).not.toContain('aaaaaaaa')
@@ -160,7 +163,7 @@ describe('assertBearerSyntax: not a b64token, or something after it → 400 inva
       const token = auth(header)
       expect(`${header.slice(0, 7)}${token}`).toBe(header)
       expectInvalidRequest(
-        refusal(() => assertBearerSyntax(token, OPTS.realm)),
+        refusal(() => assertBearerSyntax(token)),
         'malformed_bearer_token',
       )
     },
@@ -204,7 +207,7 @@ describe('readBearer: duplicated Authorization → 400 invalid_request', () => {
     h.append('Authorization', 'Bearer a.b.c')
     const token = readBearer(h, undefined, OPTS)
     expect(token).toBe('a.b.c, Bearer a.b.c')
-    expect(refusal(() => assertBearerSyntax(token, OPTS.realm)).reason).toBe('malformed_bearer_token')
+    expect(refusal(() => assertBearerSyntax(token)).reason).toBe('malformed_bearer_token')
   })
 })
 
@@ -307,7 +310,7 @@ describe('looksLikeJws', () => {
     expect(looksLikeJws(t)).toBe(true)
   })
   it.each(yes)('%j is a b64token too (the verifier skips assertBearerSyntax for it)', (t) => {
-    expect(() => assertBearerSyntax(t, OPTS.realm)).not.toThrow()
+    expect(() => assertBearerSyntax(t)).not.toThrow()
   })
   it.each(no)('%j → false', (t) => {
     expect(looksLikeJws(t)).toBe(false)

@@ -84,7 +84,7 @@ describe('requireDelegatedFrom guard', () => {
     ['predicate', (root: string) => root === A],
   ])('accepts a matching root (%s), repeatedly', (_n, m) => {
     const g = compileDelegationGuard([m as string])
-    for (let i = 0; i < 3; i++) expect(() => g.check(delegated, 'r')).not.toThrow()
+    for (let i = 0; i < 3; i++) expect(() => g.check(delegated)).not.toThrow()
   })
 
   it('refuses another root and a non-delegated token with 403 delegation_not_allowed', () => {
@@ -92,7 +92,7 @@ describe('requireDelegatedFrom guard', () => {
     for (const id of [delegated, own]) {
       const err = (() => {
         try {
-          g.check(id, 'r')
+          g.check(id)
         } catch (e) {
           return e
         }

@@ -85,3 +85,41 @@ describe('AgentAuthError', () => {
     expect(JSON.stringify(e.toProblem())).not.toContain('ECONNREFUSED')
   })
 })
+
+describe('AgentAuthError.inRealm', () => {
+  it('gives an error made without a realm the realm it leaves through, once', () => {
+    const err = new AgentAuthError('invalid_token', { reason: 'expired' })
+    expect(err.realm).toBe('agentwrit')
+    expect(err.headers['WWW-Authenticate']).toMatch(/^Bearer realm="agentwrit", error="invalid_token"/)
+    expect(err.inRealm('orders')).toBe(err)
+    expect(err.realm).toBe('orders')
+    expect(err.headers['WWW-Authenticate']).toMatch(/^Bearer realm="orders", error="invalid_token"/)
+    expect(err.headers['Cache-Control']).toBe('no-store')
+    expect(Object.isFrozen(err.headers)).toBe(true)
+    // Stamped once: a second middleware does not rename it.
+    expect(err.inRealm('other').realm).toBe('orders')
+  })
+
+  it('keeps an explicit realm and every other header', () => {
+    const err = new AgentAuthError('insufficient_scope', { realm: 'shop', requiredScope: ['read:data:x'] })
+    expect(err.inRealm('orders').headers['WWW-Authenticate']).toBe(
+      'Bearer realm="shop", error="insufficient_scope", error_description="token lacks required scope", scope="read:data:x"',
+    )
+    const outage = new AgentAuthError('broker_unavailable', { retryAfterSeconds: 9 }).inRealm('orders')
+    expect(outage.headers).toEqual({ 'Retry-After': '9', 'Cache-Control': 'no-store' })
+  })
+
+  it('the verifier stamps its realm on what leaves verifyToken and authenticate', async () => {
+    const { createVerifier } = await import('../../src/index.js')
+    const v = createVerifier({ broker: 'http://127.0.0.1:9', realm: 'billing' })
+    await expect(v.verifyToken('a.b.c')).rejects.toMatchObject({
+      headers: expect.objectContaining({
+        'WWW-Authenticate': expect.stringMatching(/^Bearer realm="billing"/),
+      }),
+    })
+    await expect(v.authenticate({ headers: {} })).rejects.toMatchObject({
+      headers: { 'WWW-Authenticate': 'Bearer realm="billing"', 'Cache-Control': 'no-store' },
+    })
+    await v.close()
+  })
+})

@@ -137,7 +137,7 @@ describe('createHybridStrategy', () => {
     'broker claims with a different %s → 503 claims_mismatch (an unusable answer, not the token’s fault)',
     async (_, change) => {
       const { remote } = fakeRemote((c) => broker({ ...c, ...change }))
-      const hybrid = createHybridStrategy(local(), remote, { realm: 'api', retryAfterSeconds: 7 })
+      const hybrid = createHybridStrategy(local(), remote, { retryAfterSeconds: 7 })
       const err = await refusal(hybrid.verify(signToken(claims())))
       expect(err.code).toBe('broker_unavailable')
       expect(err.status).toBe(503)
@@ -148,7 +148,7 @@ describe('createHybridStrategy', () => {
 
   it('hands the shape it is given to both parts (the payload is decoded once)', async () => {
     const token = signToken(claims())
-    const shape = createTokenShapeReader({ requireKid: true, realm: 'agentwrit' })(token)
+    const shape = createTokenShapeReader({ requireKid: true })(token)
     const seen: unknown[] = []
     const remote: ShapedStrategy = {
       async verify(_token, _key, given) {

@@ -8,6 +8,7 @@ import { AgentAuthError } from '../../src/core/errors.js'
 import { createLocalStrategy } from '../../src/core/local.js'
 import { type AgentAuthOptions, type ResolvedOptions, resolveOptions } from '../../src/core/options.js'
 import type { TokenStrategy } from '../../src/core/strategy.js'
+import { createVerifier } from '../../src/core/verifier.js'
 import { makeKey, signToken } from '../helpers/ed25519-key.js'
 
 // Count signature verifications (node:crypto's Ed25519 verify) without changing them.
@@ -373,9 +374,13 @@ describe('refusals (401 invalid_token)', () => {
     }
   })
 
-  it('uses the configured realm', async () => {
+  it('leaves the realm to the verifier, which uses the configured one', async () => {
     const err = await refusal(local({ publicKey: key.jwk, realm: 'api' }).verify('a.b.c'))
-    expect(err.headers['WWW-Authenticate']).toMatch(/^Bearer realm="api"/)
+    expect(err.headers['WWW-Authenticate']).toMatch(/^Bearer realm="agentwrit"/)
+    const verifier = createVerifier({ publicKey: key.jwk, realm: 'api' })
+    const stamped = await refusal(verifier.verifyToken('a.b.c'))
+    expect(stamped.headers['WWW-Authenticate']).toMatch(/^Bearer realm="api"/)
+    await verifier.close()
   })
 })
 

@@ -19,7 +19,7 @@ const CLAIMS = {
 const token = (header: string | Uint8Array = HEADER, payload: string | Uint8Array = JSON.stringify(CLAIMS)) =>
   `${b64u(header)}.${b64u(payload)}.${'A'.repeat(86)}`
 
-const reader = (requireKid = true) => createTokenShapeReader({ requireKid, realm: 'agentwrit' })
+const reader = (requireKid = true) => createTokenShapeReader({ requireKid })
 
 function reasonOf(read: (t: string) => unknown, t: string): string {
   try {
@@ -197,7 +197,7 @@ describe('payload: claims the broker could have issued', () => {
     const { claims } = reader()(token())
     expect(claims).toMatchObject({ sub: CLAIMS.sub, jti: CLAIMS.jti, scope: ['read:data:x'] })
     expect(Object.isFrozen(claims)).toBe(true)
-    expect(readTokenClaims(token(), 'agentwrit')).toEqual(claims)
+    expect(readTokenClaims(token())).toEqual(claims)
   })
 
   it.each([
@@ -246,9 +246,7 @@ describe('payload: claims the broker could have issued', () => {
     ['a lone surrogate escape', JSON.stringify(CLAIMS).replace('read:data:x', 'read:data:\\ud800')],
   ])('%s → 401 malformed_claims', (_name, payload) => {
     expect(reasonOf(reader(), token(HEADER, payload as string))).toBe('malformed_claims')
-    expect(reasonOf((t) => readTokenClaims(t, 'agentwrit'), token(HEADER, payload as string))).toBe(
-      'malformed_claims',
-    )
+    expect(reasonOf((t) => readTokenClaims(t), token(HEADER, payload as string))).toBe('malformed_claims')
   })
 
   it('the payload segment must be strict unpadded base64url', () => {
@@ -263,7 +261,7 @@ describe('payload: claims the broker could have issued', () => {
     expect(reasonOf(reader(), `${t}.x`)).toBe('malformed')
     expect(reasonOf(reader(), t.split('.').slice(0, 2).join('.'))).toBe('malformed')
     expect(reasonOf(reader(), 'abc')).toBe('malformed')
-    expect(reasonOf((x) => readTokenClaims(x, 'agentwrit'), 'abc')).toBe('malformed')
+    expect(reasonOf((x) => readTokenClaims(x), 'abc')).toBe('malformed')
   })
 })
 

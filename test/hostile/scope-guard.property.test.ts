@@ -13,9 +13,9 @@ import { toIdentity } from '../../src/core/claims.js'
 import { compileScopeGuard } from '../../src/core/guard.js'
 import { AgentAuthError } from '../../src/index.js'
 import { type DevBroker, startDevBroker } from '../../src/testing/index.js'
-import { buildApp } from '../e2e/apps.js'
+import { ADAPTERS, type AdapterName, buildApp, type RunningApp } from '../adapters/apps.js'
 import { send } from '../helpers/http.js'
-import { ADAPTERS, type AdapterName, bearer, jti, type RunningApp } from './harness.js'
+import { bearer, jti } from '../helpers/tokens.js'
 
 // ---------------------------------------------------------------------------------------------
 // The model, written from the contract, sharing no code with src/
@@ -249,7 +249,7 @@ function identity(scope: string[]) {
 function guardDecision(mode: 'all' | 'any', ts: Template[], p: Record<string, unknown>, held: string[]) {
   const guard = compileScopeGuard<unknown>(mode, ts.map(render))
   try {
-    guard.check(identity(held), p, {}, 'agentwrit')
+    guard.check(identity(held), p, {})
     return { decision: 'allow' as Decision, required: [] as readonly string[] }
   } catch (err) {
     if (!(err instanceof AgentAuthError)) throw err
