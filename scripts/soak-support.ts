@@ -14,12 +14,6 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms))
 }
 
-/** The same header and payload with one signature character changed: a forgery. */
-export function forge(token: string): string {
-  const i = token.lastIndexOf('.') + 10
-  return `${token.slice(0, i)}${token[i] === 'A' ? 'B' : 'A'}${token.slice(i + 1)}`
-}
-
 /** Nearest-rank percentile (p in 0..100) of the values, or undefined when there are none. */
 export function percentile(values: readonly number[], p: number): number | undefined {
   if (values.length === 0) return undefined

@@ -4,7 +4,7 @@
  * `SOAK_RUNS=feed` runs only one.
  *
  * Each run starts a development broker and the same protected service on Express, Koa and Fastify
- * (test/e2e/apps.ts, remote mode), all on 127.0.0.1, and drives mixed traffic through the three
+ * (test/adapters/apps.ts, remote mode), all on 127.0.0.1, and drives mixed traffic through the three
  * adapters concurrently for a fixed time while:
  * - tokens are revoked at random levels (token, agent, task, chain) and released, and the expected
  *   outcome of every later request is derived from the broker's revocation predicates (contract §8);
@@ -39,8 +39,9 @@ import {
   type FaultMode,
   startDevBroker,
 } from '../src/testing/index.js'
-import { ADAPTERS, type AdapterName, buildApp, type RunningApp } from '../test/e2e/apps.js'
-import { forge, percentile, pick, sleep } from './soak-support.js'
+import { ADAPTERS, type AdapterName, buildApp, type RunningApp } from '../test/adapters/apps.js'
+import { forgeSignature } from '../test/helpers/tokens.js'
+import { percentile, pick, sleep } from './soak-support.js'
 
 const SECONDS = Number(process.env.SOAK_SECONDS ?? 60)
 if (!Number.isFinite(SECONDS) || SECONDS < 10) throw new Error('SOAK_SECONDS must be a number ≥ 10')
@@ -277,9 +278,9 @@ async function soakRun(mode: Mode): Promise<RunResult> {
   const nowS = Math.floor(Date.now() / 1000)
   const template = claimsOf(tokens[0]!.token)
   const refused: { kind: string; token: string }[] = [
-    { kind: 'forged', token: forge(tokens[0]!.token) },
-    { kind: 'forged', token: forge(tokens[1]!.token) },
-    { kind: 'forged', token: forge(tokens[2]!.token) },
+    { kind: 'forged', token: forgeSignature(tokens[0]!.token) },
+    { kind: 'forged', token: forgeSignature(tokens[1]!.token) },
+    { kind: 'forged', token: forgeSignature(tokens[2]!.token) },
     {
       kind: 'expired',
       token: broker.signToken({

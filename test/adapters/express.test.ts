@@ -8,9 +8,9 @@ import {
   agentAuth,
   requireDelegatedFrom,
   requireScope,
-} from '../src/express.js'
-import { createVerifier, type Verifier } from '../src/index.js'
-import { type DevBroker, startDevBroker } from '../src/testing/index.js'
+} from '../../src/express.js'
+import { createVerifier, type Verifier } from '../../src/index.js'
+import { type DevBroker, startDevBroker } from '../../src/testing/index.js'
 
 let broker: DevBroker
 let token: string

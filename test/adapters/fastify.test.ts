@@ -1,7 +1,7 @@
 import Fastify from 'fastify'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import agentwrit from '../src/fastify.js'
-import { type DevBroker, startDevBroker } from '../src/testing/index.js'
+import agentwrit from '../../src/fastify.js'
+import { type DevBroker, startDevBroker } from '../../src/testing/index.js'
 
 let broker: DevBroker
 let token: string

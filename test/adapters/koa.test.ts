@@ -3,8 +3,8 @@ import Router from '@koa/router'
 import Koa from 'koa'
 import request from 'supertest'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { agentAuth, requireScope } from '../src/koa.js'
-import { type DevBroker, startDevBroker } from '../src/testing/index.js'
+import { agentAuth, requireScope } from '../../src/koa.js'
+import { type DevBroker, startDevBroker } from '../../src/testing/index.js'
 
 let broker: DevBroker
 let token: string

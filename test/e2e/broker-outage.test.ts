@@ -11,12 +11,13 @@
  * - Once the broker is back, the service answers 200 again within about one cooldown, no restart.
  * - `valid: false` answers (forged signatures the broker refuses) are answers: they never open it.
  */
-import { randomBytes } from 'node:crypto'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import type { AgentAuthOptions } from '../../src/index.js'
 import { type CreatedAgent, type DevBroker, startDevBroker } from '../../src/testing/index.js'
-import { bearer, type RawResponse, send } from '../helpers/http.js'
-import { ADAPTERS, type AdapterName, buildApp, type RunningApp } from './apps.js'
+import { ADAPTERS, type AdapterName, buildApp, type RunningApp } from '../adapters/apps.js'
+import { type RawResponse, send } from '../helpers/http.js'
+import { optionsFor } from '../helpers/modes.js'
+import { bearer, forgeSignature, jti, payloadOf } from '../helpers/tokens.js'
 
 const THRESHOLD = 5
 const COOLDOWN_MS = 500
@@ -34,7 +35,7 @@ beforeAll(async () => {
     taskId: 'process-ord-1',
     scope: ['read:data:customer-7'],
   })
-  payload = JSON.parse(Buffer.from(agent.accessToken.split('.')[1]!, 'base64url').toString('utf8'))
+  payload = payloadOf(agent.accessToken)
 })
 afterAll(async () => {
   await broker?.close()
@@ -42,14 +43,7 @@ afterAll(async () => {
 
 /** A distinct, broker-signed token of the agent (a fresh jti; everything else as the broker issued it). */
 function freshToken(): string {
-  return broker.signToken({ ...payload, jti: randomBytes(16).toString('hex') })
-}
-
-/** Change one character in the middle of the signature: a forgery the broker answers `valid: false`. */
-function forge(token: string): string {
-  const dot = token.lastIndexOf('.')
-  const i = dot + 10
-  return `${token.slice(0, i)}${token[i] === 'A' ? 'B' : 'A'}${token.slice(i + 1)}`
+  return broker.signToken({ ...payload, jti: jti() })
 }
 
 function me(app: RunningApp, token: string): Promise<RawResponse> {
@@ -71,16 +65,15 @@ async function pool<T>(count: number, concurrency: number, task: (i: number) => 
   return out
 }
 
-function optionsFor(mode: 'remote' | 'hybrid', over: Partial<AgentAuthOptions> = {}): AgentAuthOptions {
-  return {
-    broker: broker.url,
-    ...(mode === 'hybrid' ? { publicKey: broker.publicJwk } : {}),
+/** Cached a minute, the breaker on; hybrid mode is given the broker's key itself (`publicKey`). */
+function outageOptions(mode: 'remote' | 'hybrid', over: Partial<AgentAuthOptions> = {}): AgentAuthOptions {
+  const settings = {
     timeoutMs: 500,
     cacheTtlMs: 60_000,
     breakerThreshold: THRESHOLD,
     breakerCooldownMs: COOLDOWN_MS,
-    ...over,
   }
+  return optionsFor(mode, broker, { settings, over, hybridKey: 'publicKey' })
 }
 
 /** How the broker is made unavailable, and how it comes back. */
@@ -127,7 +120,7 @@ describe('broker outage: 1,000 distinct tokens cost a bounded number of broker c
   it.each(RUNS)(
     '$adapter, $mode mode, broker $outage, $concurrency in flight',
     async ({ adapter, mode, outage, concurrency }) => {
-      app = await buildApp(adapter, optionsFor(mode))
+      app = await buildApp(adapter, outageOptions(mode))
       const running = app
       // A token verified before the outage: its cached answer must keep working.
       const warm = freshToken()
@@ -207,11 +200,11 @@ describe('valid:false answers never open the breaker', () => {
   it.each(ADAPTERS)(
     '%s: forged tokens are refused by the broker (401) and the breaker stays closed',
     async (adapter) => {
-      const app = await buildApp(adapter, optionsFor('remote', { negativeCacheTtlMs: 0 }))
+      const app = await buildApp(adapter, outageOptions('remote', { negativeCacheTtlMs: 0 }))
       try {
         const before = app.verifier.stats().brokerCalls
         // Far more refusals than the threshold, each a broker call answered `valid: false`.
-        const refused = await pool(100, 8, () => me(app, forge(freshToken())))
+        const refused = await pool(100, 8, () => me(app, forgeSignature(freshToken())))
         expect(refused.map((r) => r.status)).toEqual(new Array(100).fill(401))
         for (const r of refused) expect(r.json?.error_code).toBe('invalid_token')
         expect(app.verifier.stats().brokerCalls - before).toBe(100)
@@ -228,7 +221,7 @@ describe('valid:false answers never open the breaker', () => {
             expect(r.headers['retry-after']).toBe('5') // a real failure: retryAfterSeconds
           }
           broker.fault(null)
-          expect((await me(app, forge(freshToken()))).status).toBe(401)
+          expect((await me(app, forgeSignature(freshToken()))).status).toBe(401)
         }
         // …never opens it: the next good token is a broker call and a 200.
         const calls = app.verifier.stats().brokerCalls

@@ -5,17 +5,14 @@
  */
 import { expect } from 'vitest'
 import type { FaultMode } from '../../src/testing/index.js'
-import { bearer, type RawRequest, type RawResponse } from '../helpers/http.js'
-import type { AdapterName } from './apps.js'
+import type { AdapterName } from '../adapters/apps.js'
+import type { RawRequest, RawResponse } from '../helpers/http.js'
+import { type Answer, INVALID_REQUEST, INVALID_TOKEN, REALM } from '../helpers/refusal.js'
+import { bearer } from '../helpers/tokens.js'
 import type { Fixtures } from './fixtures.js'
 
-export type Mode = 'remote' | 'local' | 'hybrid'
-
-export interface Expectation {
-  status: number
-  /** Exact challenge, a pattern, or `null` for "no WWW-Authenticate header". */
-  challenge?: string | RegExp | null
-  code?: string
+/** Status, challenge and problem `error_code` (helpers/refusal.ts), and the broker calls. */
+export interface Expectation extends Answer {
   /** Was the broker's validate endpoint called? */
   broker: boolean
   /** Per-adapter override of `broker`, where a framework forces a difference. */
@@ -33,8 +30,6 @@ export interface Row extends Expectation {
   hybrid?: Partial<Expectation> & { why: string }
 }
 
-const REALM = 'Bearer realm="agentwrit"'
-const INVALID = `${REALM}, error="invalid_token", error_description="token is invalid or expired"`
 const NO_BROKER_LOCAL = { broker: false, why: 'local mode never calls the broker' }
 
 export const ROWS: Row[] = [
@@ -103,7 +98,7 @@ export const ROWS: Row[] = [
     req: (f) => ({ path: '/tenants/*/analytics', headers: bearer(f.bank) }),
     status: 400,
     code: 'invalid_scope_parameter',
-    challenge: /^Bearer realm="agentwrit", error="invalid_request"/,
+    challenge: INVALID_REQUEST,
     broker: true,
     brokerBy: { fastify: false },
     local: NO_BROKER_LOCAL,
@@ -227,7 +222,7 @@ export const ROWS: Row[] = [
     req: () => ({ path: '/me', headers: bearer('abc.def') }),
     status: 401,
     code: 'invalid_token',
-    challenge: INVALID,
+    challenge: INVALID_TOKEN,
     broker: false,
   },
   {
@@ -235,7 +230,7 @@ export const ROWS: Row[] = [
     req: (f) => ({ path: '/me', headers: bearer(f.forged) }),
     status: 401,
     code: 'invalid_token',
-    challenge: INVALID,
+    challenge: INVALID_TOKEN,
     broker: true,
     local: NO_BROKER_LOCAL,
     hybrid: { broker: false, why: 'hybrid checks the signature and expiry locally first' },
@@ -388,7 +383,7 @@ export const ROWS: Row[] = [
     req: (f) => ({ path: '/opt', headers: bearer(f.agent) }),
     status: 400,
     code: 'invalid_scope_parameter',
-    challenge: /^Bearer realm="agentwrit", error="invalid_request"/,
+    challenge: INVALID_REQUEST,
     broker: true,
     // Fastify fills template scopes before authentication: no broker call.
     brokerBy: { fastify: false },

@@ -4,6 +4,7 @@
  */
 import { type DevBroker, startDevBroker } from '../../src/testing/index.js'
 import { createStandardAgents } from '../helpers/agents.js'
+import { forgeSignature } from '../helpers/tokens.js'
 
 export interface Fixtures {
   broker: DevBroker
@@ -34,13 +35,6 @@ export interface Fixtures {
   spare: string[]
   /** A fresh agent token every call (for tests that must start with a cold cache). */
   fresh(scope?: string[]): Promise<string>
-}
-
-export function flipSignature(token: string): string {
-  const i = token.lastIndexOf('.')
-  const sig = token.slice(i + 1)
-  const c = sig[5] === 'A' ? 'B' : 'A'
-  return `${token.slice(0, i + 1)}${sig.slice(0, 5)}${c}${sig.slice(6)}`
 }
 
 export async function makeFixtures(): Promise<Fixtures & { close(): Promise<void> }> {
@@ -113,7 +107,7 @@ export async function makeFixtures(): Promise<Fixtures & { close(): Promise<void
     agent: a.accessToken,
     agentId: a.agentId,
     bank: bank.accessToken,
-    forged: flipSignature(a.accessToken),
+    forged: forgeSignature(a.accessToken),
     expired,
     released: rel.accessToken,
     admin: await broker.adminToken(),

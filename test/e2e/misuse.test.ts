@@ -1,53 +1,20 @@
 /**
  * The misuse table: every way a developer can wire the package wrongly, run on every adapter over
  * real HTTP against the development broker. Each row says what the request must get; in every
- * row that is not a 200, the handler must not have run. A new adapter adds a builder here and
- * meets the same rows.
+ * row that is not a 200, the handler must not have run. Each adapter's app for a row is its
+ * `misuse` builder (test/adapters/, wired as the row's {@link Setup} says): a new adapter adds one
+ * there and meets the same rows.
  */
-import { createServer } from 'node:http'
-import type { AddressInfo } from 'node:net'
-import Router from '@koa/router'
-import express from 'express'
 import Fastify from 'fastify'
-import Koa from 'koa'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import * as ex from '../../src/express.js'
 import agentwrit from '../../src/fastify.js'
 import { type AgentIdentity, createVerifier, type Verifier } from '../../src/index.js'
-import * as ko from '../../src/koa.js'
 import { type DevBroker, startDevBroker } from '../../src/testing/index.js'
+import { ADAPTERS, type AdapterName, buildMisuseApp } from '../adapters/apps.js'
+import { listenFastify } from '../adapters/fastify-apps.js'
+import type { Setup } from '../adapters/kit.js'
 import { createStandardAgents } from '../helpers/agents.js'
 import { send } from '../helpers/http.js'
-import { ADAPTERS, type AdapterName, closeServer, listen } from './apps.js'
-
-/** In what order the app declares authentication and the guarded route. */
-type Order =
-  /** `agentAuth()` / `await app.register(agentwrit)` first, then the routes: the documented way. */
-  | 'auth-first'
-  /** The routes first, authentication after them. */
-  | 'route-first'
-  /** Fastify: `app.register(agentwrit)` without `await`, then the routes. */
-  | 'unawaited'
-  /** Guards with no authentication at all. */
-  | 'no-auth'
-
-/** How the route `/things/:id` is guarded. */
-type Guard =
-  | { readonly template: string }
-  | { readonly computed: (id: string) => unknown }
-  | { readonly delegatedFrom: string }
-
-interface Setup {
-  readonly order?: Order
-  readonly guard?: Guard
-  /** Wraps the real verifier (a hand-written `Verifier`). */
-  readonly verifier?: (real: Verifier) => Verifier
-  /** Middleware after authentication that replaces the identity with a wide-scoped fake. */
-  readonly tamper?: boolean
-  readonly optional?: boolean
-  /** A refusal renderer that itself throws this. */
-  readonly onErrorThrows?: { readonly value: unknown }
-}
 
 type TokenKind = 'valid' | 'garbage' | 'none'
 
@@ -62,8 +29,6 @@ interface Row {
 }
 
 const READ_7 = { template: 'read:data:customer-:id' } as const
-/** What a tampering middleware puts in place of the identity. */
-const FAKE = Object.freeze({ id: 'spiffe://agentwrit.local/agent/x/y/z', scope: ['read:data:*'] })
 
 function rejecting(value: unknown): (real: Verifier) => Verifier {
   return (real) => ({ ...real, options: real.options, authenticate: () => Promise.reject(value) })
@@ -325,141 +290,6 @@ const ROWS: readonly Row[] = [
   },
 ]
 
-interface Built {
-  readonly url: string
-  readonly reached: () => number
-  close(): Promise<void>
-}
-
-function authInput(setup: Setup, broker: DevBroker, real: Verifier) {
-  const verifier = setup.verifier?.(real) ?? real
-  const onError =
-    setup.onErrorThrows === undefined
-      ? undefined
-      : () => {
-          throw setup.onErrorThrows!.value
-        }
-  return { broker: broker.url, verifier, optional: setup.optional, onError }
-}
-
-async function buildExpress(setup: Setup, broker: DevBroker, real: Verifier): Promise<Built> {
-  let reached = 0
-  const order = setup.order ?? 'auth-first'
-  const app = express()
-  const auth = () => ex.agentAuth(authInput(setup, broker, real) as never)
-  if (order === 'auth-first') app.use(auth())
-  if (setup.tamper) {
-    app.use((req, _res, next) => {
-      req.agent = FAKE as unknown as AgentIdentity
-      next()
-    })
-  }
-  const g = setup.guard
-  const guards: express.RequestHandler[] =
-    g === undefined
-      ? []
-      : 'template' in g
-        ? [ex.requireScope(g.template)]
-        : 'computed' in g
-          ? [ex.requireScope((req) => g.computed(String(req.params.id)) as string)]
-          : [ex.requireDelegatedFrom(g.delegatedFrom)]
-  const handler: express.RequestHandler = (req, res) => {
-    reached++
-    res.json({ agent: req.agent?.id ?? null })
-  }
-  app.get('/things/:id', ...guards, handler)
-  app.get('/open', handler)
-  if (order === 'route-first') app.use(auth())
-  const server = createServer(app)
-  const url = await listen(server)
-  return { url, reached: () => reached, close: () => closeServer(server) }
-}
-
-async function buildKoa(setup: Setup, broker: DevBroker, real: Verifier): Promise<Built> {
-  let reached = 0
-  const order = setup.order ?? 'auth-first'
-  const app = new Koa()
-  app.silent = true
-  const router = new Router()
-  const auth = () => ko.agentAuth(authInput(setup, broker, real) as never)
-  if (order === 'auth-first') app.use(auth())
-  if (setup.tamper) {
-    app.use((ctx, next) => {
-      ctx.state.agent = FAKE as unknown as AgentIdentity
-      return next()
-    })
-  }
-  const g = setup.guard
-  const guards: Koa.Middleware[] =
-    g === undefined
-      ? []
-      : 'template' in g
-        ? [ko.requireScope(g.template)]
-        : 'computed' in g
-          ? [
-              ko.requireScope(
-                (ctx) => g.computed(String((ctx as { params?: { id?: string } }).params?.id)) as string,
-              ),
-            ]
-          : [ko.requireDelegatedFrom(g.delegatedFrom)]
-  const handler: Koa.Middleware = (ctx) => {
-    reached++
-    ctx.body = { agent: ctx.state.agent?.id ?? null }
-  }
-  const get = router.get.bind(router) as (path: string, ...middleware: Koa.Middleware[]) => unknown
-  get('/things/:id', ...guards, handler)
-  get('/open', handler)
-  app.use(router.routes())
-  if (order === 'route-first') app.use(auth())
-  const server = createServer(app.callback())
-  const url = await listen(server)
-  return { url, reached: () => reached, close: () => closeServer(server) }
-}
-
-async function buildFastify(setup: Setup, broker: DevBroker, real: Verifier): Promise<Built> {
-  let reached = 0
-  const order = setup.order ?? 'auth-first'
-  const app = Fastify()
-  const input = authInput(setup, broker, real)
-  if (order === 'auth-first') await app.register(agentwrit, input as never)
-  if (order === 'unawaited') void app.register(agentwrit, input as never)
-  if (setup.tamper) {
-    app.addHook('preHandler', (request, _reply, done) => {
-      request.agent = FAKE as unknown as AgentIdentity
-      done()
-    })
-  }
-  const g = setup.guard
-  const routeOptions =
-    g === undefined
-      ? {}
-      : 'template' in g
-        ? { config: { scope: g.template } }
-        : 'computed' in g
-          ? {
-              preHandler: app.requireScope(
-                (request) => g.computed(String((request.params as { id: string }).id)) as string,
-              ),
-            }
-          : { config: { delegatedFrom: g.delegatedFrom } }
-  const handler = async (request: { agent: AgentIdentity | null }) => {
-    reached++
-    return { agent: request.agent?.id ?? null }
-  }
-  app.get('/things/:id', routeOptions, handler)
-  app.get('/open', handler)
-  if (order === 'route-first') await app.register(agentwrit, input as never)
-  await app.listen({ port: 0, host: '127.0.0.1' })
-  const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`
-  return { url, reached: () => reached, close: () => app.close() }
-}
-
-const BUILDERS: Record<AdapterName, (setup: Setup, broker: DevBroker, real: Verifier) => Promise<Built>> = {
-  express: buildExpress,
-  koa: buildKoa,
-  fastify: buildFastify,
-}
-
 describe.each(ADAPTERS)('misuse table (%s)', (adapter) => {
   let broker: DevBroker
   let real: Verifier
@@ -478,7 +308,7 @@ describe.each(ADAPTERS)('misuse table (%s)', (adapter) => {
 
   const rows = ROWS.filter((r) => r.only === undefined || r.only.includes(adapter))
   it.each(rows)('$name', async (row) => {
-    const built = await BUILDERS[adapter](row.setup, broker, real)
+    const built = await buildMisuseApp(adapter, row.setup, broker, real)
     try {
       const headers: Record<string, string> =
         row.token === 'none'
@@ -570,9 +400,8 @@ describe('misuse found at startup (fastify)', () => {
       reached++
       return {}
     })
-    await app.listen({ port: 0, host: '127.0.0.1' })
+    const url = await listenFastify(app)
     try {
-      const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`
       const res = await send(url, { path: '/x/7' })
       expect(res.status).toBe(500)
       expect(reached).toBe(0)

@@ -24,19 +24,21 @@ import {
   type FaultMode,
   startDevBroker,
 } from '../../src/testing/index.js'
-import { bearer, send } from '../helpers/http.js'
-import { ADAPTERS, type AdapterName, buildApp, type RunningApp } from './apps.js'
-import { flipSignature } from './fixtures.js'
+import { ADAPTERS, type AdapterName, buildApp, type RunningApp } from '../adapters/apps.js'
+import { send } from '../helpers/http.js'
+import { MODES, type Mode, optionsFor } from '../helpers/modes.js'
+import { bearer, forgeSignature, payloadOf } from '../helpers/tokens.js'
 
-type Mode = 'remote' | 'local' | 'hybrid'
-const MODES: readonly Mode[] = ['remote', 'local', 'hybrid']
 /** The broker is asked (and so can refuse what the feed cannot see) in these modes. */
 const asksBroker = (mode: Mode) => mode !== 'local'
 
 const CACHE_TTL_MS = 60_000
 
-/** Verifier options for `mode` with the feed on (an admin token from the broker's helper by default). */
-function optionsFor(
+/**
+ * Verifier options for `mode` with the feed on (an admin token from the broker's helper by default),
+ * `mode` stated explicitly.
+ */
+function feedOptions(
   mode: Mode,
   broker: DevBroker,
   feed: Partial<RevocationFeedOptions> = {},
@@ -47,21 +49,15 @@ function optionsFor(
     pollIntervalMs: 250,
     ...feed,
   }
-  const base = { cacheTtlMs: CACHE_TTL_MS, ...extra }
-  switch (mode) {
-    case 'remote':
-      return { ...base, mode, broker: broker.url, revocationFeed }
-    case 'local':
+  return optionsFor(mode, broker, {
+    settings: {
+      cacheTtlMs: CACHE_TTL_MS,
+      ...extra,
       // Local mode has no `broker`: the feed is told where the audit log is.
-      return {
-        ...base,
-        mode,
-        jwksUri: broker.jwksUrl,
-        revocationFeed: { broker: broker.url, ...revocationFeed },
-      }
-    case 'hybrid':
-      return { ...base, mode, broker: broker.url, jwksUri: broker.jwksUrl, revocationFeed }
-  }
+      revocationFeed: mode === 'local' ? { broker: broker.url, ...revocationFeed } : revocationFeed,
+    },
+    stateMode: true,
+  })
 }
 
 function feedStats(v: Verifier) {
@@ -99,8 +95,7 @@ async function warm(app: RunningApp, token: string): Promise<void> {
   throw new Error('never served from the cache')
 }
 
-const jtiOf = (token: string): string =>
-  JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString('utf8')).jti
+const jtiOf = (token: string) => payloadOf(token).jti as string
 
 /** A full collection when the process runs with --expose-gc (heap figures are then retained memory). */
 function collectGarbage(): void {
@@ -160,7 +155,7 @@ describe.each(MATRIX)('feed in %s mode through %s', (mode, adapter) => {
     t.delegated = (
       await broker.delegate(t.root!, { to: ids.child!, scope: ['read:data:customer-7'] })
     ).accessToken
-    app = await buildApp(adapter, optionsFor(mode, broker, { pollIntervalMs: 100 }))
+    app = await buildApp(adapter, feedOptions(mode, broker, { pollIntervalMs: 100 }))
     await synced(app.verifier)
     for (const token of Object.values(t)) await warm(app, token)
   })
@@ -189,7 +184,7 @@ describe.each(MATRIX)('feed in %s mode through %s', (mode, adapter) => {
 
   it('task level: every token of the task is refused; the rest stays cached', async () => {
     expect(ids.byTask1).not.toBe(ids.byTask2)
-    const task = JSON.parse(Buffer.from(t.byTask1!.split('.')[1]!, 'base64url').toString()).task_id
+    const task = payloadOf(t.byTask1!).task_id as string
     await broker.revoke('task', task)
     await afterFreshPoll(app.verifier)
     await refusedByFeed('byTask1', 'byTask2')
@@ -265,7 +260,7 @@ describe('refusal latency at the default poll interval (1000 ms)', () => {
     async (mode) => {
       const a = await agentOf(broker, `latency-${mode}`)
       const other = await agentOf(broker, `latency-other-${mode}`)
-      const app = await buildApp(ROTATION[mode], optionsFor(mode, broker, { pollIntervalMs: undefined }))
+      const app = await buildApp(ROTATION[mode], feedOptions(mode, broker, { pollIntervalMs: undefined }))
       try {
         expect(app.verifier.options.revocationFeed?.pollIntervalMs).toBe(1000)
         await synced(app.verifier)
@@ -418,7 +413,7 @@ async function faultRig(mode: Mode): Promise<FaultRig> {
   let tokenFn: (() => string | Promise<string>) | undefined
   const app = await buildApp(
     FAULT_ROTATION[mode],
-    optionsFor(
+    feedOptions(
       mode,
       broker,
       { ...FAULT_FEED, token: () => (tokenFn ?? (() => broker.adminToken()))() },
@@ -462,7 +457,7 @@ async function exerciseFailure(rig: FaultRig, failure: Failure): Promise<void> {
     await broker.revoke('token', jtiOf(victim.accessToken))
     await sleep(Math.max(0, LAGGING_TTL_MS + 50 - (performance.now() - warmedAt)))
     // Forged tokens are refused whatever the feed says.
-    expect((await call(app, flipSignature(bystander.accessToken))).status, mode).toBe(401)
+    expect((await call(app, forgeSignature(bystander.accessToken))).status, mode).toBe(401)
     broker.resetStats()
     if (asksBroker(mode)) {
       // Answers older than laggingCacheTtlMs are asked again: the revocation is refused by the broker.
@@ -546,7 +541,7 @@ describe('the feed reading with a delegated audit token (text), renewed and then
     })
     app = await buildApp(
       'koa',
-      optionsFor('hybrid', broker, {
+      feedOptions('hybrid', broker, {
         token: audit.accessToken,
         pollIntervalMs: 250,
         maxLagMs: 750,
@@ -587,7 +582,11 @@ describe('the feed logging in with the admin secret', () => {
     await broker.adminToken() // the helper's own login (for revoke), before counting
     const app = await buildApp(
       'express',
-      optionsFor('local', broker, { token: undefined, adminSecret: broker.adminSecret, pollIntervalMs: 100 }),
+      feedOptions('local', broker, {
+        token: undefined,
+        adminSecret: broker.adminSecret,
+        pollIntervalMs: 100,
+      }),
     )
     try {
       await synced(app.verifier)
@@ -623,7 +622,7 @@ describe.each(MODES)('broker restarts in %s mode', (mode) => {
   it('restart({ stopFirst: true }): the feed keeps working and sees later revocations', async () => {
     const victim = await agentOf(broker, 'victim')
     const bystander = await agentOf(broker, 'bystander')
-    const app = await buildApp(RESTART_ROTATION[mode], optionsFor(mode, broker, { pollIntervalMs: 100 }))
+    const app = await buildApp(RESTART_ROTATION[mode], feedOptions(mode, broker, { pollIntervalMs: 100 }))
     try {
       await synced(app.verifier)
       await warm(app, victim.accessToken)
@@ -647,7 +646,7 @@ describe.each(MODES)('broker restarts in %s mode', (mode) => {
     const bystander = await agentOf(broker, 'bystander')
     await broker.revoke('agent', victim.agentId)
     await broker.restart({ dropMemoryState: true })
-    const app = await buildApp(RESTART_ROTATION[mode], optionsFor(mode, broker, { pollIntervalMs: 100 }))
+    const app = await buildApp(RESTART_ROTATION[mode], feedOptions(mode, broker, { pollIntervalMs: 100 }))
     try {
       await synced(app.verifier)
       broker.resetStats()
@@ -664,7 +663,7 @@ describe.each(MODES)('broker restarts in %s mode', (mode) => {
     it('local mode: the first request waits for the history (a cold verifier does not accept a revoked token)', async () => {
       const victim = await agentOf(broker, 'victim')
       await broker.revoke('token', jtiOf(victim.accessToken))
-      const app = await buildApp('express', optionsFor(mode, broker))
+      const app = await buildApp('express', feedOptions(mode, broker))
       try {
         expect((await call(app, victim.accessToken)).status).toBe(401)
       } finally {
@@ -689,7 +688,7 @@ describe('paging past 1,000 events', () => {
       broker.seedRevocations(1300)
       expect(broker.auditEvents({ event_type: 'token_revoked' })).toHaveLength(2501)
       for (const [i, mode] of MODES.entries()) {
-        const app = await buildApp(ADAPTERS[i]!, optionsFor(mode, broker))
+        const app = await buildApp(ADAPTERS[i]!, feedOptions(mode, broker))
         try {
           await synced(app.verifier)
           expect(feedStats(app.verifier).predicates.jtis).toBe(2501)
@@ -721,7 +720,7 @@ describe('100,000 revocations at start', () => {
       collectGarbage()
       const heapBefore = process.memoryUsage().heapUsed
       const started = performance.now()
-      const app = await buildApp('fastify', optionsFor('local', broker))
+      const app = await buildApp('fastify', feedOptions('local', broker))
       try {
         await synced(app.verifier)
         const syncMs = performance.now() - started

@@ -58,7 +58,3 @@ export function readResponse(res: IncomingMessage): Promise<RawResponse> {
     res.on('error', reject)
   })
 }
-
-export function bearer(token: string): Record<string, string> {
-  return { authorization: `Bearer ${token}` }
-}

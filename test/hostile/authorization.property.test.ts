@@ -7,7 +7,7 @@ import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { AgentAuthError, createVerifier, type Verifier } from '../../src/index.js'
 import { startDevBroker } from '../../src/testing/index.js'
-import { b64u, jti } from './harness.js'
+import { b64u, jti } from '../helpers/tokens.js'
 
 let verifier: Verifier
 let genuine = ''

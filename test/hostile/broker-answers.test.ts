@@ -7,19 +7,12 @@
  * Local mode never calls the broker: the same requests are 200 there.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { ADAPTERS } from '../adapters/apps.js'
 import { send } from '../helpers/http.js'
+import type { Answer } from '../helpers/refusal.js'
 import { json, type StubServer, startStubServer } from '../helpers/stub-server.js'
-import {
-  ADAPTERS,
-  bearer,
-  buildAppFor,
-  type Case,
-  type Expect,
-  type HostileEnv,
-  R,
-  runCases,
-  startHostileEnv,
-} from './harness.js'
+import { bearer } from '../helpers/tokens.js'
+import { buildAppFor, type Case, type HostileEnv, R, runCases, startHostileEnv } from './harness.js'
 
 let env: HostileEnv
 let agentClaims: Record<string, unknown>
@@ -43,7 +36,7 @@ afterAll(async () => {
 const me = (e: HostileEnv) => ({ path: '/me', headers: bearer(e.agent.accessToken) })
 const LOCAL_OK = { local: { ...R.ok, why: 'local mode never asks the broker' } }
 /** An unusable broker answer: 503 in remote and hybrid (after the local check passes). */
-const unusable = (name: string, fault: Case['fault'], expect: Expect = R.unavailable): Case => ({
+const unusable = (name: string, fault: Case['fault'], expect: Answer = R.unavailable): Case => ({
   name,
   req: me,
   fault,

@@ -11,22 +11,11 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { FaultMode } from '../../src/testing/index.js'
+import { ADAPTERS, type AdapterName, type RunningApp } from '../adapters/apps.js'
 import { send } from '../helpers/http.js'
-import {
-  ADAPTERS,
-  type AdapterName,
-  b64u,
-  bearer,
-  buildAppFor,
-  forgeSignature,
-  type HostileEnv,
-  jti,
-  MODES,
-  type Mode,
-  type RunningApp,
-  segments,
-  startHostileEnv,
-} from './harness.js'
+import { MODES, type Mode } from '../helpers/modes.js'
+import { b64u, bearer, forgeSignature, jti, payloadOf, segments } from '../helpers/tokens.js'
+import { buildAppFor, type HostileEnv, startHostileEnv } from './harness.js'
 
 let env: HostileEnv
 beforeAll(async () => {
@@ -102,7 +91,7 @@ describe.each(['remote', 'hybrid'] as const)('revocation within the cache bound 
     try {
       const token = env.sign({ jti: jti() })
       for (const app of apps) expect((await send(app.url, me(token))).status).toBe(200)
-      const { jti: id } = JSON.parse(Buffer.from(segments(token)[1], 'base64url').toString())
+      const id = payloadOf(token).jti as string
       await env.broker.revoke('token', id)
       const revokedAt = Date.now()
       // inside the bound the cache may still answer 200 — that is the documented staleness

@@ -9,19 +9,11 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { formatRfc3339Nano } from '../../src/testing/index.js'
+import { ADAPTERS } from '../adapters/apps.js'
 import { send } from '../helpers/http.js'
-import {
-  ADAPTERS,
-  bearer,
-  buildAppFor,
-  type Case,
-  type HostileEnv,
-  MODES,
-  type Mode,
-  R,
-  runCases,
-  startHostileEnv,
-} from './harness.js'
+import { MODES, type Mode } from '../helpers/modes.js'
+import { bearer } from '../helpers/tokens.js'
+import { buildAppFor, type Case, type HostileEnv, R, runCases, startHostileEnv } from './harness.js'
 
 let env: HostileEnv
 beforeAll(async () => {

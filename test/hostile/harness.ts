@@ -1,8 +1,8 @@
 /**
  * Shared harness of the hostile suite: one development broker per test file, the same protected
- * service (test/e2e/apps.ts) on Express, Koa and Fastify in remote, local and hybrid mode (nine
- * apps, reused by every case), broker-signed token factories, a raw-socket sender for requests the
- * Node HTTP client refuses to send, and one assertion helper for refusals.
+ * service (test/adapters/apps.ts) on every adapter in remote, local and hybrid mode (nine apps,
+ * reused by every case), broker-signed token factories, a raw-socket sender for requests the Node
+ * HTTP client refuses to send, and the cases runner (its checks: test/helpers/refusal.ts).
  *
  * Broker-call expectations are stated per (mode, adapter) with {@link Calls}:
  * - `never`     no mode asks the broker (refused before any verification: extraction, syntax);
@@ -10,22 +10,16 @@
  * - `verified`  remote and hybrid ask (the token verifies; the answer is decided after);
  * - `route`     like `verified`, but Fastify refuses a bad route parameter before authenticating.
  */
-import { randomBytes } from 'node:crypto'
 import { connect } from 'node:net'
 import { describe, expect, it } from 'vitest'
 import type { AgentAuthOptions } from '../../src/index.js'
 import { type CreatedAgent, type DevBroker, type FaultMode, startDevBroker } from '../../src/testing/index.js'
-import { ADAPTERS, type AdapterName, buildApp, type RunningApp } from '../e2e/apps.js'
+import { ADAPTERS, type AdapterName, buildApp, type RunningApp } from '../adapters/apps.js'
 import { createStandardAgents } from '../helpers/agents.js'
 import { type RawRequest, type RawResponse, send } from '../helpers/http.js'
-
-export type Mode = 'remote' | 'local' | 'hybrid'
-export const MODES: readonly Mode[] = ['remote', 'local', 'hybrid']
-export { ADAPTERS, type AdapterName, type RunningApp }
-
-export const REALM = 'Bearer realm="agentwrit"'
-export const INVALID_TOKEN = `${REALM}, error="invalid_token", error_description="token is invalid or expired"`
-export const INVALID_REQUEST = /^Bearer realm="agentwrit", error="invalid_request"/
+import { MODES, type Mode, optionsFor } from '../helpers/modes.js'
+import { type Answer, expectAnswer, INVALID_REQUEST, INVALID_TOKEN, REALM } from '../helpers/refusal.js'
+import { jti } from '../helpers/tokens.js'
 
 /** Which (mode, adapter) pairs are expected to call the broker's validate endpoint. */
 export type Calls = 'never' | 'remote' | 'verified' | 'route'
@@ -46,25 +40,10 @@ export function brokerExpected(calls: Calls, mode: Mode, adapter: AdapterName): 
 /** Trust domain of the dev broker; every hostile app is configured with it. */
 export const TRUST_DOMAIN = 'agentwrit.local'
 
-/** Options of one mode: no caching unless `extra` says so, so broker calls are per request. */
-export function optionsFor(
-  mode: Mode,
-  broker: DevBroker,
-  extra: Partial<AgentAuthOptions> = {},
-): AgentAuthOptions {
-  const base: AgentAuthOptions = {
-    cacheTtlMs: 0,
-    negativeCacheTtlMs: 0,
-    timeoutMs: 500,
-    trustDomain: TRUST_DOMAIN,
-  }
-  const source =
-    mode === 'remote'
-      ? { broker: broker.url }
-      : mode === 'local'
-        ? { jwksUri: broker.jwksUrl }
-        : { broker: broker.url, jwksUri: broker.jwksUrl }
-  return { ...base, ...source, ...extra }
+/** No caching unless `extra` says so, so broker calls are per request; `extra` wins over the key source. */
+function hostileOptions(mode: Mode, broker: DevBroker, extra: Partial<AgentAuthOptions>): AgentAuthOptions {
+  const settings = { cacheTtlMs: 0, negativeCacheTtlMs: 0, timeoutMs: 500, trustDomain: TRUST_DOMAIN }
+  return optionsFor(mode, broker, { settings, over: extra })
 }
 
 /** A separate app (its own verifier and cache) on the environment's broker. Close it yourself. */
@@ -74,7 +53,7 @@ export function buildAppFor(
   adapter: AdapterName,
   extra: Partial<AgentAuthOptions> = {},
 ): Promise<RunningApp> {
-  return buildApp(adapter, optionsFor(mode, env.broker, extra))
+  return buildApp(adapter, hostileOptions(mode, env.broker, extra))
 }
 
 export interface HostileEnv {
@@ -95,10 +74,6 @@ export interface HostileEnv {
   close(): Promise<void>
 }
 
-export function jti(): string {
-  return randomBytes(16).toString('hex')
-}
-
 /** Start a broker, two agents and the nine apps. */
 export async function startHostileEnv(extra: Partial<AgentAuthOptions> = {}): Promise<HostileEnv> {
   const broker = await startDevBroker()
@@ -107,7 +82,7 @@ export async function startHostileEnv(extra: Partial<AgentAuthOptions> = {}): Pr
   for (const mode of MODES) {
     apps[mode] = {} as Record<AdapterName, RunningApp>
     for (const adapter of ADAPTERS)
-      apps[mode][adapter] = await buildApp(adapter, optionsFor(mode, broker, extra))
+      apps[mode][adapter] = await buildApp(adapter, hostileOptions(mode, broker, extra))
   }
   const now = () => Math.floor(Date.now() / 1000)
   const claims = (over: Record<string, unknown> = {}) => {
@@ -154,93 +129,24 @@ export async function startHostileEnv(extra: Partial<AgentAuthOptions> = {}): Pr
   }
 }
 
-/** What a case expects from one app. */
-export interface Expect {
-  status: number
-  /** Problem `error_code` (refusals). */
-  code?: string
-  /** Exact challenge, a pattern, `null` for none, `undefined` for "not checked". */
-  challenge?: string | RegExp | null
-}
-
-/**
- * Send `req` to `app` and check status, challenge, problem body (refusals never echo a token),
- * and the broker-call delta. Returns the response.
- */
-export async function expectAnswer(
-  env: HostileEnv,
-  app: RunningApp,
-  req: RawRequest,
-  exp: Expect,
-  brokerCalled: boolean,
-  secrets: readonly string[] = [],
-): Promise<RawResponse> {
-  const before = env.broker.stats.validateCalls
-  const res = await send(app.url, req)
-  const calls = env.broker.stats.validateCalls - before
-  expect.soft(res.status, `status of ${req.method ?? 'GET'} ${req.path}`).toBe(exp.status)
-  const challenge = res.headers['www-authenticate']
-  if (exp.challenge === null) expect.soft(challenge).toBeUndefined()
-  else if (typeof exp.challenge === 'string') expect.soft(challenge).toBe(exp.challenge)
-  else if (exp.challenge instanceof RegExp) expect.soft(challenge).toMatch(exp.challenge)
-  if (exp.code !== undefined) {
-    expect.soft(res.headers['content-type']).toMatch(/^application\/problem\+json/)
-    expect.soft(res.json?.error_code).toBe(exp.code)
-    expect.soft(res.json?.status).toBe(exp.status)
-    if (exp.status === 503) expect.soft(res.headers['retry-after']).toBe('5')
-    if (exp.status >= 400 && exp.status < 500) expect.soft(challenge).toBeDefined()
-  }
-  if (res.status >= 400) {
-    for (const s of secrets) {
-      const parts = s.split('.')
-      for (const p of parts) if (p.length >= 16) expect.soft(res.text).not.toContain(p)
-    }
-  }
-  if (brokerCalled) expect.soft(calls, 'broker validate calls').toBeGreaterThan(0)
-  else expect.soft(calls, 'broker validate calls').toBe(0)
-  return res
-}
-
 /** Shorthands for common refusals. */
 export const R = {
-  invalidToken: { status: 401, code: 'invalid_token', challenge: INVALID_TOKEN } as Expect,
-  missing: { status: 401, code: 'missing_token', challenge: REALM } as Expect,
-  badRequest: { status: 400, code: 'invalid_request', challenge: INVALID_REQUEST } as Expect,
-  badParam: { status: 400, code: 'invalid_scope_parameter', challenge: INVALID_REQUEST } as Expect,
-  forbidden: (scope: string): Expect => ({
+  invalidToken: { status: 401, code: 'invalid_token', challenge: INVALID_TOKEN } as Answer,
+  missing: { status: 401, code: 'missing_token', challenge: REALM } as Answer,
+  badRequest: { status: 400, code: 'invalid_request', challenge: INVALID_REQUEST } as Answer,
+  badParam: { status: 400, code: 'invalid_scope_parameter', challenge: INVALID_REQUEST } as Answer,
+  forbidden: (scope: string): Answer => ({
     status: 403,
     code: 'insufficient_scope',
     challenge: new RegExp(`error="insufficient_scope".*scope="${escapeRegExp(scope)}"$`),
   }),
-  unavailable: { status: 503, code: 'broker_unavailable', challenge: null } as Expect,
-  keysUnavailable: { status: 503, code: 'key_source_unavailable', challenge: null } as Expect,
-  ok: { status: 200, challenge: null } as Expect,
+  unavailable: { status: 503, code: 'broker_unavailable', challenge: null } as Answer,
+  keysUnavailable: { status: 503, code: 'key_source_unavailable', challenge: null } as Answer,
+  ok: { status: 200, challenge: null } as Answer,
 }
 
 export function escapeRegExp(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
-}
-
-export function bearer(token: string): Record<string, string> {
-  return { authorization: `Bearer ${token}` }
-}
-
-/** base64url of a string or bytes. */
-export function b64u(v: string | Uint8Array): string {
-  return Buffer.from(v).toString('base64url')
-}
-
-/** A token's three segments. */
-export function segments(token: string): [string, string, string] {
-  const [h, p, s] = token.split('.')
-  return [h!, p!, s!]
-}
-
-/** Change one character in the middle of the signature (always a different signature). */
-export function forgeSignature(token: string): string {
-  const [h, p, s] = segments(token)
-  const c = s[10] === 'A' ? 'B' : 'A'
-  return `${h}.${p}.${s.slice(0, 10)}${c}${s.slice(11)}`
 }
 
 /**
@@ -279,10 +185,10 @@ export interface Case {
   name: string
   req: (env: HostileEnv) => RawRequest
   /** Expected answer (remote mode; `modes` overrides), or a function of mode and adapter. */
-  expect: Expect | ((mode: Mode, adapter: AdapterName) => Expect)
+  expect: Answer | ((mode: Mode, adapter: AdapterName) => Answer)
   calls: Calls
   /** What differs per mode, and why. */
-  modes?: Partial<Record<Mode, Partial<Expect> & { calls?: Calls; why: string }>>
+  modes?: Partial<Record<Mode, Partial<Answer> & { calls?: Calls; why: string }>>
   /** A broker fault in force while the request is sent. */
   fault?: (env: HostileEnv) => FaultMode
   /** Extra check on the response. */
@@ -298,27 +204,30 @@ export function runCases(title: string, getEnv: () => HostileEnv, cases: readonl
         const base = typeof c.expect === 'function' ? c.expect(mode, adapter) : c.expect
         const override = c.modes?.[mode]
         // An override naming a status replaces the whole expectation (code and challenge included).
-        const exp: Expect =
+        const exp: Answer =
           override?.status !== undefined
             ? { status: override.status, code: override.code, challenge: override.challenge }
             : { ...base, ...override }
         const calls = override?.calls ?? c.calls
         const req = c.req(env)
+        // A refusal never echoes a token: no part of one (16+ characters) is in its body.
         const secrets = [env.agent.accessToken, env.bank.accessToken, ...tokensIn(req)]
+          .flatMap((t) => t.split('.'))
+          .filter((part) => part.length >= 16)
+        const before = env.broker.stats.validateCalls
         if (c.fault) env.broker.fault(c.fault(env))
         let res: RawResponse
+        let brokerCalls: number
         try {
-          res = await expectAnswer(
-            env,
-            env.apps[mode][adapter],
-            req,
-            exp,
-            brokerExpected(calls, mode, adapter),
-            secrets,
-          )
+          res = await send(env.apps[mode][adapter].url, req)
+          brokerCalls = env.broker.stats.validateCalls - before
         } finally {
           if (c.fault) env.broker.fault(null)
         }
+        expectAnswer(req, res, exp, { soft: true, retryAfter: '5', secrets })
+        if (brokerExpected(calls, mode, adapter))
+          expect.soft(brokerCalls, 'broker validate calls').toBeGreaterThan(0)
+        else expect.soft(brokerCalls, 'broker validate calls').toBe(0)
         c.check?.(res, env, mode, adapter)
       })
     })

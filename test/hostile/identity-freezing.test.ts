@@ -7,18 +7,16 @@
  * Over real HTTP, through the Express adapter, remote mode against the development broker, with
  * caching on (the identity base is shared by every request with the same token: the worst case).
  */
-import { createServer, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import express from 'express'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import * as ex from '../../src/express.js'
 import { type CreatedAgent, type DevBroker, startDevBroker } from '../../src/testing/index.js'
+import { type RunningServer, serve } from '../adapters/kit.js'
 import { send } from '../helpers/http.js'
 
 let broker: DevBroker
 let plain: CreatedAgent
-let server: Server
-let url = ''
+let server: RunningServer
 
 /** Try a mutation; report how it failed (ESM modules are strict: writes to frozen objects throw). */
 function attempt(f: () => unknown): string {
@@ -65,21 +63,18 @@ beforeAll(async () => {
       source: agent.verification.source,
     })
   })
-  server = createServer(app)
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
-  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  server = await serve(app)
 })
 
 afterAll(async () => {
-  server?.closeAllConnections()
-  await new Promise((r) => server?.close(r))
+  await server?.close()
   await broker?.close()
 })
 
 describe('identity freezing over HTTP (Express, remote mode, cached)', () => {
   it('a handler’s push on delegationChain / audience / scope throws, and the next requests see them unchanged', async () => {
     const auth = { authorization: `Bearer ${plain.accessToken}` }
-    const tampered = await send(url, { path: '/tamper', headers: auth })
+    const tampered = await send(server.url, { path: '/tamper', headers: auth })
     expect(tampered.status).toBe(200)
     expect(tampered.json).toEqual({
       chain: 'TypeError',
@@ -93,11 +88,11 @@ describe('identity freezing over HTTP (Express, remote mode, cached)', () => {
     // the same token (its cached identity base) and another token: both still see empty arrays
     const other = await broker.createAgent({ orchId: 'o', taskId: 't2', scope: ['read:data:customer-8'] })
     for (const token of [plain.accessToken, other.accessToken]) {
-      const res = await send(url, { path: '/me', headers: { authorization: `Bearer ${token}` } })
+      const res = await send(server.url, { path: '/me', headers: { authorization: `Bearer ${token}` } })
       expect(res.status).toBe(200)
       expect(res.json).toMatchObject({ chain: 0, audience: 0, delegated: false })
     }
-    const again = await send(url, { path: '/me', headers: auth })
+    const again = await send(server.url, { path: '/me', headers: auth })
     expect(again.json).toMatchObject({ id: plain.agentId, scope: ['read:data:customer-7'], source: 'cache' })
   })
 
@@ -120,11 +115,9 @@ describe('identity freezing over HTTP (Express, remote mode, cached)', () => {
         recordScope: attempt(() => (chain[0]!.scope as string[]).push('admin:all:*')),
       })
     })
-    const srv = createServer(app)
-    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r))
+    const srv = await serve(app)
     try {
-      const base = `http://127.0.0.1:${(srv.address() as AddressInfo).port}`
-      const res = await send(base, {
+      const res = await send(srv.url, {
         path: '/chain',
         headers: { authorization: `Bearer ${delegated.accessToken}` },
       })
@@ -136,8 +129,7 @@ describe('identity freezing over HTTP (Express, remote mode, cached)', () => {
         recordScope: 'TypeError',
       })
     } finally {
-      srv.closeAllConnections()
-      await new Promise((r) => srv.close(r))
+      await srv.close()
     }
   })
 })

@@ -12,21 +12,11 @@
 import { createHmac, createPrivateKey, generateKeyPairSync, type KeyObject, sign } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { kidOf } from '../../src/testing/index.js'
+import { ADAPTERS } from '../adapters/apps.js'
 import { send } from '../helpers/http.js'
-import {
-  ADAPTERS,
-  b64u,
-  bearer,
-  buildAppFor,
-  type Case,
-  forgeSignature,
-  type HostileEnv,
-  MODES,
-  R,
-  runCases,
-  segments,
-  startHostileEnv,
-} from './harness.js'
+import { MODES } from '../helpers/modes.js'
+import { b64u, bearer, forgeSignature, segments } from '../helpers/tokens.js'
+import { buildAppFor, type Case, type HostileEnv, R, runCases, startHostileEnv } from './harness.js'
 
 let env: HostileEnv
 const attacker = generateKeyPairSync('ed25519')

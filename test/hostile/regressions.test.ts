@@ -14,8 +14,10 @@
  *    failure is remembered per token for `brokerFailureMemoMs`.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { ADAPTERS } from '../adapters/apps.js'
 import { send } from '../helpers/http.js'
-import { ADAPTERS, bearer, buildAppFor, type HostileEnv, startHostileEnv } from './harness.js'
+import { bearer } from '../helpers/tokens.js'
+import { buildAppFor, type HostileEnv, startHostileEnv } from './harness.js'
 
 let env: HostileEnv
 beforeAll(async () => {

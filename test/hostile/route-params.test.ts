@@ -14,16 +14,10 @@
  * percent-encoding) happen where they happen; they are refusals too.
  */
 import { afterAll, beforeAll } from 'vitest'
-import {
-  type AdapterName,
-  bearer,
-  type Case,
-  type Expect,
-  type HostileEnv,
-  R,
-  runCases,
-  startHostileEnv,
-} from './harness.js'
+import type { AdapterName } from '../adapters/apps.js'
+import type { Answer } from '../helpers/refusal.js'
+import { bearer } from '../helpers/tokens.js'
+import { type Case, type HostileEnv, R, runCases, startHostileEnv } from './harness.js'
 
 let env: HostileEnv
 let wildcard = ''
@@ -62,8 +56,8 @@ const literal = (name: string, req: Case['req'], scope: string): Case => ({
   calls: 'verified',
 })
 const byAdapter =
-  (map: Record<AdapterName, Expect>) =>
-  (_mode: unknown, adapter: AdapterName): Expect =>
+  (map: Record<AdapterName, Answer>) =>
+  (_mode: unknown, adapter: AdapterName): Answer =>
     map[adapter]
 
 const CASES: Case[] = [
@@ -120,6 +114,7 @@ const CASES: Case[] = [
       express: { status: 404 },
       koa: { status: 404 },
       fastify: R.badParam,
+      hono: { status: 404 },
     }),
     // Express/Koa authenticate first (route not found afterwards); Fastify refuses the empty param.
     calls: 'route',
@@ -127,16 +122,17 @@ const CASES: Case[] = [
   {
     name: '257-character tenant → refused (400, or 414 from Fastify’s maxParamLength)',
     req: tenant('b'.repeat(257)),
-    expect: byAdapter({ express: R.badParam, koa: R.badParam, fastify: { status: 414 } }),
+    expect: byAdapter({ express: R.badParam, koa: R.badParam, fastify: { status: 414 }, hono: R.badParam }),
     calls: 'route',
   },
   {
-    name: 'undecodable percent-encoding → refused (400 from the router, or 403 literal in Koa)',
+    name: 'undecodable percent-encoding → refused (400 from the router, or 403 literal in Koa and Hono)',
     req: tenant('%E0%A4%A'),
     expect: byAdapter({
       express: { status: 400 },
       koa: R.forbidden('read:analytics:%E0%A4%A'),
       fastify: { status: 400 },
+      hono: R.forbidden('read:analytics:%E0%A4%A'),
     }),
     calls: 'route',
   },
@@ -161,13 +157,14 @@ const CASES: Case[] = [
       express: R.forbidden(`read:data:customer-${'1'.repeat(256)}`),
       koa: R.forbidden(`read:data:customer-${'1'.repeat(256)}`),
       fastify: { status: 414 },
+      hono: R.forbidden(`read:data:customer-${'1'.repeat(256)}`),
     }),
     calls: 'route',
   },
   {
     name: '257-character customer id → 400, or 414 from Fastify',
     req: customer('1'.repeat(257)),
-    expect: byAdapter({ express: R.badParam, koa: R.badParam, fastify: { status: 414 } }),
+    expect: byAdapter({ express: R.badParam, koa: R.badParam, fastify: { status: 414 }, hono: R.badParam }),
     calls: 'route',
   },
   // ---- a token that holds the wildcard: the param still cannot be "*" -----------------------------
