@@ -1,6 +1,6 @@
 /**
  * What agentwrit-verify costs inside a real, loaded server: `node bench/in-situ.mjs [express koa
- * fastify]` (after `npm run build` at the root and `npm --prefix bench ci`).
+ * fastify hono]` (after `npm run build` at the root and `npm --prefix bench ci`).
  *
  * `bench/hot-path.mjs` times our code in a tight loop, where everything it touches stays in the
  * CPU caches. Here each framework serves `GET /customers/:id` to autocannon (50 connections, in a
@@ -11,6 +11,9 @@
  * table gives the median and p90 per request of each span, for no-op layers and for each
  * verification mode, warm (one token, answer cached).
  *
+ * Hono is served by `@hono/node-server` (`getRequestListener`), its layers being app-wide and route
+ * middleware as on Express and Koa.
+ *
  * Environment: SITU_DURATION (3 s measured, after 2 s of warm-up).
  */
 import { fork } from 'node:child_process'
@@ -20,7 +23,8 @@ import autocannon from 'autocannon'
 import { AUDIENCE, ISSUER, startBenchBroker } from './bench-broker.mjs'
 
 const DURATION = Number(process.env.SITU_DURATION ?? 3)
-const frameworks = process.argv.slice(2).length > 0 ? process.argv.slice(2) : ['express', 'koa', 'fastify']
+const frameworks =
+  process.argv.slice(2).length > 0 ? process.argv.slice(2) : ['express', 'koa', 'fastify', 'hono']
 const ROUTE = '/customers/:id'
 const SCOPE = 'read:data:customer-:id'
 
@@ -125,6 +129,31 @@ async function fastifyServer(s, layer) {
   return { port: app.server.address().port, close: () => app.close() }
 }
 
+async function honoServer(s, layer) {
+  const { Hono } = await import('hono')
+  const { getRequestListener } = await import('@hono/node-server')
+  const noop = (_c, next) => next()
+  const probe = (fn) => (_c, next) => {
+    fn()
+    return next()
+  }
+  let auth = noop
+  let guard = noop
+  if (layer !== undefined) {
+    const { agentAuth, requireScope } = await import('../dist/hono.js')
+    auth = agentAuth(layer)
+    guard = requireScope(SCOPE)
+  }
+  const app = new Hono()
+  app.use(probe(s.startAuth), auth, probe(s.endAuth))
+  app.get(ROUTE, probe(s.startGuard), guard, probe(s.endGuard), (c) =>
+    c.json({ customer: c.req.param('id'), by: c.get('agent')?.id }),
+  )
+  const server = createServer(getRequestListener(app.fetch))
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
+  return { port: server.address().port, close: () => close(server, auth) }
+}
+
 async function close(server, auth) {
   server.closeAllConnections?.()
   await new Promise((resolve) => server.close(resolve))
@@ -152,7 +181,7 @@ async function main() {
     'local warm': { jwksUri: broker.jwksUrl, ...common },
     'hybrid warm': { broker: broker.url, jwksUri: broker.jwksUrl, ...common },
   }
-  const make = { express: expressServer, koa: koaServer, fastify: fastifyServer }
+  const make = { express: expressServer, koa: koaServer, fastify: fastifyServer, hono: honoServer }
   const rows = []
   for (const fw of frameworks) {
     for (const [name, layer] of Object.entries(layers)) {

@@ -8,13 +8,7 @@
 import type { RequestListener } from 'node:http'
 import { getRequestListener } from '@hono/node-server'
 import { Hono } from 'hono'
-import {
-  type AgentAuthEnv,
-  type AgentAuthOptions,
-  agentAuth,
-  agentOf,
-  requireScope,
-} from '../../src/hono.js'
+import { type AgentAuthEnv, type AgentAuthOptions, agentAuth, agentOf, requireScope } from '../../src/hono.js'
 
 /** Mock data: in a real service these are database rows. */
 const CUSTOMERS: Record<string, { name: string; tier: string }> = {
