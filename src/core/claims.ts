@@ -424,11 +424,3 @@ export function identityFrom(
 export function identityOwner(value: unknown): object | undefined {
   return VerifiedIdentity.ownerOf(value)
 }
-
-/** Build the frozen request identity from verified claims. */
-export function toIdentity(
-  claims: AgentWritClaims,
-  verification: { source: VerificationSource; cacheAgeMs: number },
-): AgentIdentity {
-  return identityFrom(identityBase(claims), verification)
-}

@@ -12,9 +12,6 @@ import { type CryptoKey, errors, type JWSHeaderParameters } from 'jose'
 import { AgentAuthError } from './errors.js'
 import type { ResolvedOptions } from './options.js'
 
-// Until test/helpers/ed25519-key.ts imports it from jwk-thumbprint.ts, where it is defined.
-export { ed25519Thumbprint } from './jwk-thumbprint.js'
-
 /**
  * Most keys tried for one token when several keys match its header (a token without `kid`
  * against a set holding several Ed25519 keys). Bounds the signature checks a forged token costs.

@@ -9,10 +9,10 @@ import {
   MAX_SCOPE_ENTRIES,
   parseClaims,
   sameClaims,
-  toIdentity,
   tokenKindOf,
 } from '../../src/core/claims.js'
 import { BROKER_MAX_DELEGATION_DEPTH } from '../../src/core/delegation.js'
+import { identityOf } from '../helpers/identity.js'
 
 const base = {
   iss: '',
@@ -267,12 +267,12 @@ describe('tokenKindOf', () => {
   })
 })
 
-describe('toIdentity', () => {
+describe('identityOf (identityFrom of identityBase)', () => {
   it('maps claims to a frozen identity', () => {
     const chain = [
       { agent: 'spiffe://agentwrit.local/agent/o/t/1111111111111111', scope: ['a:b:*'], delegated_at: T1 },
     ]
-    const id = toIdentity(
+    const id = identityOf(
       parseClaims({ ...base, aud: ['svc'], delegation_chain: chain, chain_hash: HASH })!,
       {
         source: 'cache',
@@ -383,12 +383,12 @@ describe('sameClaims (a broker answer must carry exactly the token claims)', () 
 describe('identity freezing: nothing a handler can change, nothing shared that is mutable', () => {
   const verification = { source: 'broker' as const, cacheAgeMs: 0 }
   it('a token without aud or chain: the empty arrays are frozen, push throws (strict mode)', () => {
-    const a = toIdentity(parseClaims(base)!, verification)
+    const a = identityOf(parseClaims(base)!, verification)
     expect(() => (a.delegationChain as unknown[]).push(hop())).toThrow(TypeError)
     expect(() => (a.audience as string[]).push('svc')).toThrow(TypeError)
     expect(() => (a.scope as string[]).push('read:data:*')).toThrow(TypeError)
     // the next identity (another request, another token) still sees empty arrays
-    const b = toIdentity(parseClaims({ ...base, jti: 'f'.repeat(32) })!, verification)
+    const b = identityOf(parseClaims({ ...base, jti: 'f'.repeat(32) })!, verification)
     expect(b.delegationChain).toEqual([])
     expect(b.audience).toEqual([])
     expect(a.delegationChain).toEqual([])
@@ -429,7 +429,7 @@ describe('identity freezing: nothing a handler can change, nothing shared that i
     const scope = ['read:data:x']
     const hop = { agent: base.sub, scope: ['read:data:*'], delegated_at: T1 }
     const hand = { ...base, scope, aud: ['svc'], delegation_chain: [hop] } as unknown as AgentWritClaims
-    const id = toIdentity(hand, verification)
+    const id = identityOf(hand, verification)
     expect(id.scope).not.toBe(scope)
     const chain = id.delegationChain
     for (const v of [id.claims, id.scope, id.audience, chain, chain[0], chain[0]!.scope]) {

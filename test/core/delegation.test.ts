@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest'
-import { parseClaims, toIdentity } from '../../src/core/claims.js'
+import { parseClaims } from '../../src/core/claims.js'
 import { chainAttenuates, compileDelegationGuard } from '../../src/core/delegation.js'
 import { AgentAuthError } from '../../src/core/errors.js'
+import { identityOf } from '../helpers/identity.js'
 
 const A = 'spiffe://agentwrit.local/agent/release-orchestrator/r/1111111111111111'
 const B = 'spiffe://agentwrit.local/agent/review/r/2222222222222222'
@@ -52,7 +53,7 @@ describe('chainAttenuates', () => {
 })
 
 describe('requireDelegatedFrom guard', () => {
-  const delegated = toIdentity(
+  const delegated = identityOf(
     claims(
       ['w:d:x'],
       [
@@ -65,7 +66,7 @@ describe('requireDelegatedFrom guard', () => {
       cacheAgeMs: 0,
     },
   )
-  const own = toIdentity(claims(['w:d:x']), { source: 'broker', cacheAgeMs: 0 })
+  const own = identityOf(claims(['w:d:x']), { source: 'broker', cacheAgeMs: 0 })
 
   it('exposes depth, root and last delegator on the identity', () => {
     expect(delegated).toMatchObject({ delegated: true, delegationDepth: 2, rootAgent: A, delegatedBy: B })

@@ -1,6 +1,6 @@
 /** A fresh Ed25519 key for tests, in every form the key sources accept. */
 import { generateKeyPairSync, type KeyObject, sign } from 'node:crypto'
-import { ed25519Thumbprint } from '../../src/core/key-source.js'
+import { ed25519Thumbprint } from '../../src/core/jwk-thumbprint.js'
 
 export interface TestKey {
   privateKey: KeyObject

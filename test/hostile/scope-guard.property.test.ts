@@ -9,12 +9,12 @@
  */
 import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { toIdentity } from '../../src/core/claims.js'
 import { compileScopeGuard } from '../../src/core/guard.js'
 import { AgentAuthError } from '../../src/index.js'
 import { type DevBroker, startDevBroker } from '../../src/testing/index.js'
 import { ADAPTERS, type AdapterName, buildApp, type RunningApp } from '../adapters/apps.js'
 import { send } from '../helpers/http.js'
+import { identityOf } from '../helpers/identity.js'
 import { bearer, jti } from '../helpers/tokens.js'
 
 // ---------------------------------------------------------------------------------------------
@@ -232,7 +232,7 @@ function heldFor(ts: Template[], p: Record<string, unknown>): fc.Arbitrary<strin
 
 function identity(scope: string[]) {
   const now = Math.floor(Date.now() / 1000)
-  return toIdentity(
+  return identityOf(
     {
       iss: '',
       sub: 'spiffe://agentwrit.local/agent/o/t/0123456789abcdef',
