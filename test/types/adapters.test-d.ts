@@ -1,13 +1,17 @@
 import type { RequestHandler } from 'express'
 import Fastify, { type preHandlerHookHandler } from 'fastify'
+import { Hono, type MiddlewareHandler } from 'hono'
 import type { Middleware as KoaMiddleware } from 'koa'
 import { describe, expectTypeOf, it } from 'vitest'
 import * as ex from '../../src/express.js'
 import agentwrit, { agentOf, type FastifyAgentAuthOptions } from '../../src/fastify.js'
+import * as ho from '../../src/hono.js'
 import {
   type AgentAuthError,
   type AgentIdentity,
+  authenticateFetchRequest,
   createVerifier,
+  type FetchAuthentication,
   scopeCovers,
   scopeIsSubset,
   type Verifier,
@@ -77,5 +81,44 @@ describe('fastify', () => {
     app.get('/p', { config: { agentAuth: false } }, async () => ({}))
     // @ts-expect-error scope must be a string or a string array
     app.get('/x', { config: { scope: 5 } }, async () => ({}))
+  })
+})
+
+describe('hono', () => {
+  it("types c.get('agent') through the variable map, the guards and agentOf", () => {
+    const app = new Hono<ho.AgentAuthEnv>()
+    const auth = ho.agentAuth({
+      broker: 'http://127.0.0.1:8080',
+      onError: (err, c) => c.json(err.toProblem(), 401),
+    })
+    expectTypeOf(auth.verifier).toEqualTypeOf<Verifier>()
+    expectTypeOf(ho.requireScope('read:data:customer-:id')).toEqualTypeOf<MiddlewareHandler>()
+    expectTypeOf(ho.requireAnyScope).parameters.toEqualTypeOf<ho.HonoScopeRequirement[]>()
+    app.use(auth)
+    app.get(
+      '/customers/:id',
+      ho.requireScope((c) => `read:data:customer-${c.req.param('id')}`),
+      (c) => {
+        // An app typed with AgentAuthEnv: the identity is there on every route behind the middleware.
+        expectTypeOf(c.get('agent')).toEqualTypeOf<AgentIdentity>()
+        expectTypeOf(ho.agentOf(c)).toEqualTypeOf<AgentIdentity>()
+        return c.json({ id: c.get('agent').id })
+      },
+    )
+    // Without AgentAuthEnv, the global variable map types it as possibly absent.
+    new Hono().get('/x', (c) => {
+      expectTypeOf(c.get('agent')).toEqualTypeOf<AgentIdentity | undefined>()
+      return c.text('ok')
+    })
+    // @ts-expect-error the keyword is 'throw' ('next' is Express's)
+    ho.agentAuth({ broker: 'http://127.0.0.1:8080', onError: 'next' })
+  })
+})
+
+describe('fetch API entry point', () => {
+  it('authenticateFetchRequest resolves with an identity or a refusal response', () => {
+    expectTypeOf(authenticateFetchRequest).returns.resolves.toEqualTypeOf<FetchAuthentication>()
+    expectTypeOf<Extract<FetchAuthentication, { ok: true }>['agent']>().toEqualTypeOf<AgentIdentity>()
+    expectTypeOf<Extract<FetchAuthentication, { ok: false }>['response']>().toEqualTypeOf<Response>()
   })
 })
