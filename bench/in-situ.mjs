@@ -14,7 +14,9 @@
  * Hono is served by `@hono/node-server` (`getRequestListener`), its layers being app-wide and route
  * middleware as on Express and Koa.
  *
- * Environment: SITU_DURATION (3 s measured, after 2 s of warm-up).
+ * Environment: SITU_DURATION (3 s measured, after 2 s of warm-up); SITU_BREAKDOWN=1 adds two
+ * rows per framework: a middleware that only reads `Authorization`, and one that also stores an
+ * identity where the framework keeps it (the least any authentication layer does there).
  */
 import { fork } from 'node:child_process'
 import { createServer } from 'node:http'
@@ -27,6 +29,20 @@ const frameworks =
   process.argv.slice(2).length > 0 ? process.argv.slice(2) : ['express', 'koa', 'fastify', 'hono']
 const ROUTE = '/customers/:id'
 const SCOPE = 'read:data:customer-:id'
+
+/**
+ * Breakdown layers (SITU_BREAKDOWN=1): what any authentication middleware must do at least, in
+ * the same place as ours: read the `Authorization` header, and also store an identity where the
+ * framework keeps it (`req.agent`, `ctx.state.agent`, `request.agent`, `c.set('agent')`).
+ */
+const READ_HEADER = Symbol('reads Authorization')
+const READ_AND_STORE = Symbol('reads Authorization, stores an identity')
+const STORED = Object.freeze({ id: 'spiffe://agentwrit.local/agent/bench/customers/x' })
+/** Where the breakdown layers put what they read, so that no read is optimised away. */
+let sink = 0
+const read = (authorization) => {
+  sink += authorization?.length ?? 0
+}
 
 /** Per-request spans between probes. */
 function spans() {
@@ -61,7 +77,14 @@ async function expressServer(s, layer) {
   }
   let auth = noop
   let guard = noop
-  if (layer !== undefined) {
+  if (layer === READ_HEADER)
+    auth = (req, _res, next) => next(req.headers.authorization === '' ? 1 : undefined)
+  else if (layer === READ_AND_STORE) {
+    auth = (req, _res, next) => {
+      if (req.headers.authorization !== '') req.agent = STORED
+      next()
+    }
+  } else if (layer !== undefined) {
     const { agentAuth, requireScope } = await import('../dist/express.js')
     auth = agentAuth(layer)
     guard = requireScope(SCOPE)
@@ -85,7 +108,18 @@ async function koaServer(s, layer) {
   }
   let auth = noop
   let guard = noop
-  if (layer !== undefined) {
+  if (layer === READ_HEADER) {
+    auth = (ctx, next) => {
+      read(ctx.req.headers.authorization)
+      return next()
+    }
+  } else if (layer === READ_AND_STORE) {
+    auth = (ctx, next) => {
+      read(ctx.req.headers.authorization)
+      ctx.state.agent = STORED
+      return next()
+    }
+  } else if (layer !== undefined) {
     const { agentAuth, requireScope } = await import('../dist/koa.js')
     auth = agentAuth(layer)
     guard = requireScope(SCOPE)
@@ -120,6 +154,15 @@ async function fastifyServer(s, layer) {
   const reply = async (request) => ({ customer: request.params.id, by: request.agent?.id })
   if (layer === undefined) {
     app.get(ROUTE, { onRequest: (_request, _reply, done) => done() }, reply)
+  } else if (layer === READ_HEADER || layer === READ_AND_STORE) {
+    app.decorateRequest('agent', null)
+    const store = layer === READ_AND_STORE
+    const onRequest = (request, _reply, done) => {
+      read(request.raw.headers.authorization)
+      if (store) request.agent = STORED
+      done()
+    }
+    app.get(ROUTE, { onRequest }, reply)
   } else {
     const { default: agentwrit } = await import('../dist/fastify.js')
     await app.register(agentwrit, layer)
@@ -139,7 +182,14 @@ async function honoServer(s, layer) {
   }
   let auth = noop
   let guard = noop
-  if (layer !== undefined) {
+  if (layer === READ_HEADER)
+    auth = (c, next) => (c.env.incoming.headers.authorization === '' ? undefined : next())
+  else if (layer === READ_AND_STORE) {
+    auth = (c, next) => {
+      if (c.env.incoming.headers.authorization !== '') c.set('agent', STORED)
+      return next()
+    }
+  } else if (layer !== undefined) {
     const { agentAuth, requireScope } = await import('../dist/hono.js')
     auth = agentAuth(layer)
     guard = requireScope(SCOPE)
@@ -177,6 +227,9 @@ async function main() {
   const common = { issuer: ISSUER, audience: AUDIENCE }
   const layers = {
     'no-op layers': undefined,
+    ...(process.env.SITU_BREAKDOWN === '1'
+      ? { 'reads Authorization': READ_HEADER, 'reads + stores identity': READ_AND_STORE }
+      : {}),
     'remote warm': { broker: broker.url, ...common },
     'local warm': { jwksUri: broker.jwksUrl, ...common },
     'hybrid warm': { broker: broker.url, jwksUri: broker.jwksUrl, ...common },
@@ -206,6 +259,7 @@ async function main() {
     }
   }
   await broker.close()
+  if (sink < 0) console.log(sink)
   const f = (x) => (Number.isNaN(x) ? '—' : x.toFixed(2))
   console.log(
     `\nIn-situ cost, µs per request (median / p90), ${DURATION} s per row, ${new Date().toISOString()}\n`,
