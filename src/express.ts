@@ -13,7 +13,7 @@
  * @module
  */
 import type { NextFunction, Request, RequestHandler, Response } from 'express'
-import { createAdapterKit, type FrameworkBinding } from './core/adapter-kit.js'
+import { createAdapterKit, type FrameworkBinding, type KitMiddlewareExtras } from './core/adapter-kit.js'
 import type { AdapterOptions, OnErrorOption } from './core/adapter-setup.js'
 import type { AgentIdentity } from './core/claims.js'
 import type { DelegationRootMatcher } from './core/delegation.js'
@@ -47,12 +47,7 @@ export type ExpressErrorHandler = (
 export type ExpressAuthOptions = OnErrorOption<ExpressErrorHandler, 'next'>
 
 /** The middleware returned by {@link agentAuth}, with its verifier. */
-export interface AgentAuthMiddleware extends RequestHandler {
-  /** The verifier behind this middleware (stats, `verifyToken`). */
-  readonly verifier: Verifier
-  /** Close the verifier's sockets and timers. */
-  close(): Promise<void>
-}
+export interface AgentAuthMiddleware extends RequestHandler, KitMiddlewareExtras {}
 
 /**
  * Express for the adapter kit. The identity is the one property added to `req`: Express gives
@@ -94,11 +89,7 @@ const kit = createAdapterKit(binding)
 export function agentAuth(
   options: (AgentAuthOptions & ExpressAuthOptions & AdapterOptions) | Verifier,
 ): AgentAuthMiddleware {
-  const setup = kit.setup(options)
-  const middleware = kit.authentication(setup) as AgentAuthMiddleware
-  Object.defineProperty(middleware, 'verifier', { value: setup.verifier })
-  Object.defineProperty(middleware, 'close', { value: () => setup.verifier.close() })
-  return middleware
+  return kit.middleware(options) as AgentAuthMiddleware
 }
 
 /**

@@ -21,7 +21,7 @@
  * @module
  */
 import type { Context, MiddlewareHandler, Next } from 'hono'
-import { createAdapterKit, type FrameworkBinding } from './core/adapter-kit.js'
+import { createAdapterKit, type FrameworkBinding, type KitMiddlewareExtras } from './core/adapter-kit.js'
 import type { AdapterOptions, OnErrorOption } from './core/adapter-setup.js'
 import { asRefusal } from './core/adapter-state.js'
 import type { AgentIdentity } from './core/claims.js'
@@ -60,12 +60,7 @@ export type HonoErrorHandler = (err: AgentAuthError, c: Context) => Response | P
 export type HonoAuthOptions = OnErrorOption<HonoErrorHandler, 'throw'>
 
 /** The middleware returned by {@link agentAuth}, with its verifier. */
-export interface HonoAgentAuthMiddleware extends MiddlewareHandler<AgentAuthEnv> {
-  /** The verifier behind this middleware (stats, `verifyToken`). */
-  readonly verifier: Verifier
-  /** Close the verifier's sockets and timers. */
-  close(): Promise<void>
-}
+export interface HonoAgentAuthMiddleware extends MiddlewareHandler<AgentAuthEnv>, KitMiddlewareExtras {}
 
 /** Node's request, when Hono is served by `@hono/node-server` (`c.env.incoming`). */
 function nodeRequestOf(c: Context): AuthRequest | undefined {
@@ -118,11 +113,7 @@ const kit = createAdapterKit(binding)
 export function agentAuth(
   options: (AgentAuthOptions & HonoAuthOptions & AdapterOptions) | Verifier,
 ): HonoAgentAuthMiddleware {
-  const setup = kit.setup(options)
-  const middleware = kit.authentication(setup) as unknown as HonoAgentAuthMiddleware
-  Object.defineProperty(middleware, 'verifier', { value: setup.verifier })
-  Object.defineProperty(middleware, 'close', { value: () => setup.verifier.close() })
-  return middleware
+  return kit.middleware(options) as unknown as HonoAgentAuthMiddleware
 }
 
 /**

@@ -18,7 +18,7 @@
  * @module
  */
 import type { Context, Middleware, Next } from 'koa'
-import { createAdapterKit, type FrameworkBinding } from './core/adapter-kit.js'
+import { createAdapterKit, type FrameworkBinding, type KitMiddlewareExtras } from './core/adapter-kit.js'
 import type { AdapterOptions, OnErrorOption } from './core/adapter-setup.js'
 import { asRefusal } from './core/adapter-state.js'
 import type { AgentIdentity } from './core/claims.js'
@@ -46,10 +46,7 @@ export type KoaErrorHandler = (err: AgentAuthError, ctx: Context) => void | Prom
 export type KoaAuthOptions = OnErrorOption<KoaErrorHandler, 'throw'>
 
 /** The middleware returned by {@link agentAuth}, with its verifier. */
-export interface KoaAgentAuthMiddleware extends Middleware {
-  readonly verifier: Verifier
-  close(): Promise<void>
-}
+export interface KoaAgentAuthMiddleware extends Middleware, KitMiddlewareExtras {}
 
 type KoaContext = Context & { params?: Record<string, unknown>; _matchedRoute?: unknown }
 
@@ -96,11 +93,7 @@ const kit = createAdapterKit(binding)
 export function agentAuth(
   options: (AgentAuthOptions & KoaAuthOptions & AdapterOptions) | Verifier,
 ): KoaAgentAuthMiddleware {
-  const setup = kit.setup(options)
-  const middleware = kit.authentication(setup) as unknown as KoaAgentAuthMiddleware
-  Object.defineProperty(middleware, 'verifier', { value: setup.verifier })
-  Object.defineProperty(middleware, 'close', { value: () => setup.verifier.close() })
-  return middleware
+  return kit.middleware(options) as unknown as KoaAgentAuthMiddleware
 }
 
 /**

@@ -33,7 +33,7 @@ import type { AgentIdentity } from './claims.js'
 import { compileDelegationGuard, type DelegationRootMatcher } from './delegation.js'
 import type { AgentAuthError } from './errors.js'
 import { compileScopeGuard, type ScopeGuard, type ScopeRequirement } from './guard.js'
-import type { AuthRequest } from './verifier.js'
+import type { AuthRequest, Verifier } from './verifier.js'
 
 /** A framework's handler, reduced to three positional arguments (see the module comment). */
 export type KitHandler<A, B, C, R> = (a: A, b: B, c: C) => R | Promise<R>
@@ -75,6 +75,11 @@ export interface AdapterKit<A extends object, B, C, R> {
   /** The authentication middleware of one setup. */
   authentication(setup: AdapterSetup<KitRenderer<A, B, C>>): KitHandler<A, B, C, R>
   /**
+   * `agentAuth(input)` of a middleware framework: the authentication middleware of
+   * `setup(input)`, with its `verifier` and `close()` (which closes the verifier).
+   */
+  middleware(input: AdapterInput): KitHandler<A, B, C, R> & KitMiddlewareExtras
+  /**
    * Authenticate one request: the identity (synchronously when cached), `undefined` for an
    * anonymous pass (`optional: true`), or a promise of either. May throw; not yet attached.
    */
@@ -102,6 +107,14 @@ export interface AdapterKit<A extends object, B, C, R> {
   agentOf(a: A): AgentIdentity
   /** What a guard knows about the request: the identity and the middleware that attached it. */
   accessOf(a: A): GuardAccess<KitRenderer<A, B, C>>
+}
+
+/** What `agentAuth()` middleware carries besides being a handler. */
+export interface KitMiddlewareExtras {
+  /** The verifier behind this middleware (stats, `verifyToken`). */
+  readonly verifier: Verifier
+  /** Close the verifier's sockets and timers. */
+  close(): Promise<void>
 }
 
 /** A compiled guard, as the kit runs it. */
@@ -172,10 +185,19 @@ export function createAdapterKit<A extends object, B, C, R>(
     }
   }
 
+  function middleware(input: AdapterInput) {
+    const setup = setupAdapter(input, binding)
+    const handler = authentication(setup)
+    Object.defineProperty(handler, 'verifier', { value: setup.verifier })
+    Object.defineProperty(handler, 'close', { value: () => setup.verifier.close() })
+    return handler as KitHandler<A, B, C, R> & KitMiddlewareExtras
+  }
+
   const agentOfCaller = `agentOf(${binding.requestName})`
   return Object.freeze({
     setup: (input: AdapterInput) => setupAdapter(input, binding),
     authentication,
+    middleware,
     authenticate,
     refuse,
     guardHandler,
