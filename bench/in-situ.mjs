@@ -11,6 +11,7 @@
  * table gives the median and p90 per request of each span, for no-op layers and for each
  * verification mode, warm (one token, answer cached).
  *
+ * Each framework is measured in a process of its own (one adapter per process, as in a service).
  * Hono is served by `@hono/node-server` (`getRequestListener`), its layers being app-wide and route
  * middleware as on Express and Koa.
  *
@@ -222,7 +223,8 @@ const quantile = (a, n, q) => {
   return sorted[Math.floor(q * (sorted.length - 1))] * 1000
 }
 
-async function main() {
+/** Measure one framework's rows in this process (its broker included). */
+async function measure(fw) {
   const { broker, agent } = await startBenchBroker()
   const common = { issuer: ISSUER, audience: AUDIENCE }
   const layers = {
@@ -236,31 +238,47 @@ async function main() {
   }
   const make = { express: expressServer, koa: koaServer, fastify: fastifyServer, hono: honoServer }
   const rows = []
-  for (const fw of frameworks) {
-    for (const [name, layer] of Object.entries(layers)) {
-      const s = spans()
-      const server = await make[fw](s, layer)
-      await load(server.port, agent.accessToken, 2)
-      s.reset()
-      const res = await load(server.port, agent.accessToken, DURATION)
-      await server.close()
-      if (res.bad > 0) throw new Error(`${fw} ${name}: ${res.bad} non-2xx answers`)
-      const row = {
-        fw,
-        name,
-        rps: res.total / DURATION,
-        auth50: quantile(s.auth, s.na, 0.5),
-        auth90: quantile(s.auth, s.na, 0.9),
-        guard50: s.ng > 0 ? quantile(s.guard, s.ng, 0.5) : Number.NaN,
-        guard90: s.ng > 0 ? quantile(s.guard, s.ng, 0.9) : Number.NaN,
-      }
-      rows.push(row)
-      console.error(`${fw} ${name}: ${Math.round(row.rps)} req/s`)
+  for (const [name, layer] of Object.entries(layers)) {
+    const s = spans()
+    const server = await make[fw](s, layer)
+    await load(server.port, agent.accessToken, 2)
+    s.reset()
+    const res = await load(server.port, agent.accessToken, DURATION)
+    await server.close()
+    if (res.bad > 0) throw new Error(`${fw} ${name}: ${res.bad} non-2xx answers`)
+    const row = {
+      fw,
+      name,
+      rps: res.total / DURATION,
+      auth50: quantile(s.auth, s.na, 0.5),
+      auth90: quantile(s.auth, s.na, 0.9),
+      guard50: s.ng > 0 ? quantile(s.guard, s.ng, 0.5) : null,
+      guard90: s.ng > 0 ? quantile(s.guard, s.ng, 0.9) : null,
     }
+    rows.push(row)
+    console.error(`${fw} ${name}: ${Math.round(row.rps)} req/s`)
   }
   await broker.close()
   if (sink < 0) console.log(sink)
-  const f = (x) => (Number.isNaN(x) ? '—' : x.toFixed(2))
+  return rows
+}
+
+/**
+ * One framework per process, as in a real service: the adapter kit's shared code then sees one
+ * framework's binding only (several in one process would make its call sites polymorphic).
+ */
+function measureInChild(fw) {
+  return new Promise((resolve, reject) => {
+    const child = fork(fileURLToPath(import.meta.url), ['--measure', fw])
+    child.on('message', (m) => (m.err ? reject(new Error(m.err)) : resolve(m.rows)))
+    child.on('exit', (code) => code !== 0 && reject(new Error(`${fw}: exit ${code}`)))
+  })
+}
+
+async function main() {
+  const rows = []
+  for (const fw of frameworks) rows.push(...(await measureInChild(fw)))
+  const f = (x) => (x === null ? '—' : x.toFixed(2))
   console.log(
     `\nIn-situ cost, µs per request (median / p90), ${DURATION} s per row, ${new Date().toISOString()}\n`,
   )
@@ -270,8 +288,9 @@ async function main() {
   console.log('|---|---|---:|---:|---:|---:|---:|')
   for (const r of rows) {
     const floor = rows.find((x) => x.fw === r.fw && x.name === 'no-op layers')
+    const guardDelta = r.guard50 === null ? null : r.guard50 - floor.guard50
     console.log(
-      `| ${r.fw} | ${r.name} | ${Math.round(r.rps)} | ${f(r.auth50)} / ${f(r.auth90)} | ${f(r.guard50)} / ${f(r.guard90)} | ${f(r.auth50 - floor.auth50)} | ${f(r.guard50 - floor.guard50)} |`,
+      `| ${r.fw} | ${r.name} | ${Math.round(r.rps)} | ${f(r.auth50)} / ${f(r.auth90)} | ${f(r.guard50)} / ${f(r.guard90)} | ${f(r.auth50 - floor.auth50)} | ${f(guardDelta)} |`,
     )
   }
   console.log(
@@ -280,7 +299,13 @@ async function main() {
   process.exit(0)
 }
 
-if (process.argv[2] === '--load') {
+if (process.argv[2] === '--measure') {
+  // Child: one framework's rows.
+  measure(process.argv[3]).then(
+    (rows) => process.send({ rows }, () => process.exit(0)),
+    (err) => process.send({ err: String(err?.stack ?? err) }, () => process.exit(1)),
+  )
+} else if (process.argv[2] === '--load') {
   // Child: the load generator.
   const [, , , port, token, seconds] = process.argv
   autocannon(
