@@ -7,6 +7,7 @@ export default defineConfig({
     koa: 'src/koa.ts',
     fastify: 'src/fastify.ts',
     hono: 'src/hono.ts',
+    nest: 'src/nest.ts',
     'testing/index': 'src/testing/index.ts',
     cli: 'src/cli.ts',
   },

@@ -2,8 +2,9 @@
  * agentwrit-verify — verify AgentWrit agent tokens (framework-free core).
  *
  * Framework adapters live in `agentwrit-verify/express`, `agentwrit-verify/koa`,
- * `agentwrit-verify/fastify` and `agentwrit-verify/hono`; any other Fetch API runtime uses
- * `authenticateFetchRequest`; the development broker is in `agentwrit-verify/testing`.
+ * `agentwrit-verify/fastify`, `agentwrit-verify/hono` and `agentwrit-verify/nest`; any other Fetch
+ * API runtime uses `authenticateFetchRequest`; the development broker is in
+ * `agentwrit-verify/testing`.
  * @module
  */
 export type {

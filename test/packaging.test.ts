@@ -37,6 +37,19 @@ const EXPECTED: Record<string, string[]> = {
     'requireDelegatedFrom',
     'AgentAuthError',
   ],
+  './nest': [
+    'AgentWritModule',
+    'AgentAuthGuard',
+    'AgentAuthException',
+    'AgentAuthExceptionFilter',
+    'Agent',
+    'Public',
+    'RequireScope',
+    'RequireAnyScope',
+    'RequireDelegatedFrom',
+    'AGENTWRIT_VERIFIER',
+    'AgentAuthError',
+  ],
   './testing': ['startDevBroker', 'publicJwkFromSigningKey'],
 }
 
@@ -99,17 +112,25 @@ describe('package exports', () => {
 
   it('each integration is a cost only to its own subpath: no built file imports another framework', () => {
     const frameworks = ['express', 'koa', 'fastify', 'fastify-plugin', 'hono', '@hono/node-server']
+    const nest = ['rxjs', 'reflect-metadata']
+    const isFramework = (name: string) =>
+      frameworks.includes(name) || nest.includes(name) || name.startsWith('@nestjs/')
+    // Two adapters load framework packages at run time: Fastify's (fastify-plugin) and Nest's
+    // (Nest's decorators, tokens and services, from @nestjs/common and @nestjs/core only); the
+    // others import their framework's types only.
+    const RUNTIME: Record<string, string[]> = {
+      'fastify.js': ['fastify-plugin'],
+      'nest.js': ['@nestjs/common', '@nestjs/common/constants.js', '@nestjs/core'],
+    }
     const dist = join(root, 'dist')
     for (const file of readdirSync(dist).filter((f) => f.endsWith('.js'))) {
       const source = readFileSync(join(dist, file), 'utf8')
       const imported = [
         ...source.matchAll(/\bfrom\s*["']([^"'.][^"']*)["']|\bimport\s*\(?\s*["']([^"'.][^"']*)["']/g),
       ]
-        .map((m) => m[1] ?? m[2])
-        .filter((name) => frameworks.includes(name!))
-      // Only the Fastify adapter loads a framework package at run time (fastify-plugin); the others
-      // import their framework's types only.
-      expect(imported, file).toEqual(file === 'fastify.js' ? ['fastify-plugin'] : [])
+        .map((m) => (m[1] ?? m[2])!)
+        .filter(isFramework)
+      expect([...new Set(imported)].sort(), file).toEqual(RUNTIME[file] ?? [])
     }
   })
 

@@ -275,11 +275,16 @@ export interface ProblemResponse {
  * RFC 7807 body whose `instance` is the request path (query string removed, as the broker does).
  */
 export function problemResponse(err: AgentAuthError, url: string | undefined): ProblemResponse {
-  const q = url === undefined ? -1 : url.indexOf('?')
-  const instance = url === undefined ? undefined : q < 0 ? url : url.slice(0, q)
   return {
     status: err.status,
     headers: { ...err.headers, 'Content-Type': PROBLEM_CONTENT_TYPE },
-    body: JSON.stringify(err.toProblem(instance)),
+    body: JSON.stringify(err.toProblem(problemInstance(url))),
   }
+}
+
+/** A problem's `instance`: the request path of `url`, query string removed, as the broker does. */
+export function problemInstance(url: string | undefined): string | undefined {
+  if (url === undefined) return undefined
+  const q = url.indexOf('?')
+  return q < 0 ? url : url.slice(0, q)
 }

@@ -12,8 +12,16 @@ import * as fastify from './fastify-apps.js'
 import * as hono from './hono-apps.js'
 import type { AdapterKit, MisuseApp, RunningServer, Setup } from './kit.js'
 import * as koa from './koa-apps.js'
+import { nestExpress, nestFastify } from './nest-apps.js'
 
-const KITS = { express, koa, fastify, hono } satisfies Record<string, AdapterKit>
+const KITS = {
+  express,
+  koa,
+  fastify,
+  hono,
+  'nest-express': nestExpress,
+  'nest-fastify': nestFastify,
+} satisfies Record<string, AdapterKit>
 
 export type AdapterName = keyof typeof KITS
 export const ADAPTERS = Object.keys(KITS) as readonly AdapterName[]

@@ -32,6 +32,13 @@ export interface Row extends Expectation {
 
 const NO_BROKER_LOCAL = { broker: false, why: 'local mode never calls the broker' }
 
+/**
+ * Adapters that know a route's template scopes before authentication and fill them first, so a
+ * route parameter that cannot be used in a scope is refused without a broker call: Fastify's route
+ * config, and Nest's route plans (compiled at bootstrap, checked in the guard before it verifies).
+ */
+const PARAMS_BEFORE_AUTH = { fastify: false, 'nest-express': false, 'nest-fastify': false } as const
+
 export const ROWS: Row[] = [
   {
     name: 'valid token, own customer → 200 with typed claims',
@@ -100,7 +107,7 @@ export const ROWS: Row[] = [
     code: 'invalid_scope_parameter',
     challenge: INVALID_REQUEST,
     broker: true,
-    brokerBy: { fastify: false },
+    brokerBy: PARAMS_BEFORE_AUTH,
     local: NO_BROKER_LOCAL,
   },
   {
@@ -109,7 +116,7 @@ export const ROWS: Row[] = [
     status: 400,
     code: 'invalid_scope_parameter',
     broker: true,
-    brokerBy: { fastify: false },
+    brokerBy: PARAMS_BEFORE_AUTH,
     local: NO_BROKER_LOCAL,
   },
   {
@@ -385,8 +392,7 @@ export const ROWS: Row[] = [
     code: 'invalid_scope_parameter',
     challenge: INVALID_REQUEST,
     broker: true,
-    // Fastify fills template scopes before authentication: no broker call.
-    brokerBy: { fastify: false },
+    brokerBy: PARAMS_BEFORE_AUTH,
     local: NO_BROKER_LOCAL,
   },
 ]

@@ -1,6 +1,7 @@
 /**
- * One table of HTTP scenarios (conformance-rows.ts), run unchanged against the Express, Koa and
- * Fastify adapters over real HTTP with the development broker, in remote, local and hybrid modes.
+ * One table of HTTP scenarios (conformance-rows.ts), run unchanged against every adapter of
+ * test/adapters/apps.ts (Express, Koa, Fastify, Hono, Nest on Express and on Fastify) over real
+ * HTTP with the development broker, in remote, local and hybrid modes.
  * The adapters must behave identically; the only allowed differences are marked per row.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'

@@ -8,7 +8,9 @@
  * - `never`     no mode asks the broker (refused before any verification: extraction, syntax);
  * - `remote`    only remote mode asks (hybrid refuses locally first: bad signature, expiry, …);
  * - `verified`  remote and hybrid ask (the token verifies; the answer is decided after);
- * - `route`     like `verified`, but Fastify refuses a bad route parameter before authenticating.
+ * - `route`     like `verified`, but the adapters that fill a route's template scopes before
+ *                authenticating (Fastify's route config, Nest's route plans) refuse a bad route
+ *                parameter without asking.
  */
 import { connect } from 'node:net'
 import { describe, expect, it } from 'vitest'
@@ -24,6 +26,9 @@ import { jti } from '../helpers/tokens.js'
 /** Which (mode, adapter) pairs are expected to call the broker's validate endpoint. */
 export type Calls = 'never' | 'remote' | 'verified' | 'route'
 
+/** The adapters that fill a route's template scopes before authentication (see {@link Calls}). */
+const PARAMS_BEFORE_AUTH: ReadonlySet<AdapterName> = new Set(['fastify', 'nest-express', 'nest-fastify'])
+
 export function brokerExpected(calls: Calls, mode: Mode, adapter: AdapterName): boolean {
   switch (calls) {
     case 'never':
@@ -33,7 +38,7 @@ export function brokerExpected(calls: Calls, mode: Mode, adapter: AdapterName): 
     case 'verified':
       return mode !== 'local'
     case 'route':
-      return mode !== 'local' && adapter !== 'fastify'
+      return mode !== 'local' && !PARAMS_BEFORE_AUTH.has(adapter)
   }
 }
 
@@ -187,6 +192,8 @@ export interface Case {
   /** Expected answer (remote mode; `modes` overrides), or a function of mode and adapter. */
   expect: Answer | ((mode: Mode, adapter: AdapterName) => Answer)
   calls: Calls
+  /** What differs per adapter (the comment next to it says why). */
+  callsBy?: Partial<Record<AdapterName, Calls>>
   /** What differs per mode, and why. */
   modes?: Partial<Record<Mode, Partial<Answer> & { calls?: Calls; why: string }>>
   /** A broker fault in force while the request is sent. */
@@ -208,7 +215,7 @@ export function runCases(title: string, getEnv: () => HostileEnv, cases: readonl
           override?.status !== undefined
             ? { status: override.status, code: override.code, challenge: override.challenge }
             : { ...base, ...override }
-        const calls = override?.calls ?? c.calls
+        const calls = override?.calls ?? c.callsBy?.[adapter] ?? c.calls
         const req = c.req(env)
         // A refusal never echoes a token: no part of one (16+ characters) is in its body.
         const secrets = [env.agent.accessToken, env.bank.accessToken, ...tokensIn(req)]

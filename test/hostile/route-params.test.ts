@@ -8,10 +8,11 @@
  * used literally, so look-alikes (`：`, `∗`, `＊`), double encoding or path tricks only ever name a
  * scope nobody holds (403). Never a 200 for a tenant or customer the token does not hold.
  *
- * Fastify knows the route parameters before authentication and refuses a bad one without asking the
- * broker; Express and Koa authenticate first (`route` calls). Framework-level refusals (404 for an
- * empty segment in Express/Koa, 414 for Fastify's `maxParamLength`, 400 for undecodable
- * percent-encoding) happen where they happen; they are refusals too.
+ * Fastify and Nest know the route parameters before authentication and refuse a bad one without
+ * asking the broker; Express, Koa and Hono authenticate first (`route` calls). Framework-level
+ * refusals (404 for an empty segment in Express/Koa/Hono and Nest, 414 for Fastify's
+ * `maxParamLength`, 400 for undecodable percent-encoding) happen where they happen; they are
+ * refusals too.
  */
 import { afterAll, beforeAll } from 'vitest'
 import type { AdapterName } from '../adapters/apps.js'
@@ -59,6 +60,17 @@ const byAdapter =
   (map: Record<AdapterName, Answer>) =>
   (_mode: unknown, adapter: AdapterName): Answer =>
     map[adapter]
+/** Fastify's `maxParamLength` (100 by default), on Fastify and on Nest's Fastify platform alike. */
+const TOO_LONG = { status: 414 }
+/** A parameter too long for a scope: 400, or 414 where Fastify's router refuses it first. */
+const BAD_OR_TOO_LONG = byAdapter({
+  express: R.badParam,
+  koa: R.badParam,
+  fastify: TOO_LONG,
+  hono: R.badParam,
+  'nest-express': R.badParam,
+  'nest-fastify': TOO_LONG,
+})
 
 const CASES: Case[] = [
   { name: 'own tenant → 200', req: tenant('bank'), expect: R.ok, calls: 'verified' },
@@ -115,14 +127,17 @@ const CASES: Case[] = [
       koa: { status: 404 },
       fastify: R.badParam,
       hono: { status: 404 },
+      'nest-express': { status: 404 },
+      'nest-fastify': { status: 404 },
     }),
     // Express/Koa authenticate first (route not found afterwards); Fastify refuses the empty param.
+    // Nest, on either platform, answers its own 404: no route matched, so no guard ran.
     calls: 'route',
   },
   {
     name: '257-character tenant → refused (400, or 414 from Fastify’s maxParamLength)',
     req: tenant('b'.repeat(257)),
-    expect: byAdapter({ express: R.badParam, koa: R.badParam, fastify: { status: 414 }, hono: R.badParam }),
+    expect: BAD_OR_TOO_LONG,
     calls: 'route',
   },
   {
@@ -133,6 +148,8 @@ const CASES: Case[] = [
       koa: R.forbidden('read:analytics:%E0%A4%A'),
       fastify: { status: 400 },
       hono: R.forbidden('read:analytics:%E0%A4%A'),
+      'nest-express': { status: 400 },
+      'nest-fastify': { status: 400 },
     }),
     calls: 'route',
   },
@@ -156,15 +173,19 @@ const CASES: Case[] = [
     expect: byAdapter({
       express: R.forbidden(`read:data:customer-${'1'.repeat(256)}`),
       koa: R.forbidden(`read:data:customer-${'1'.repeat(256)}`),
-      fastify: { status: 414 },
+      fastify: TOO_LONG,
       hono: R.forbidden(`read:data:customer-${'1'.repeat(256)}`),
+      'nest-express': R.forbidden(`read:data:customer-${'1'.repeat(256)}`),
+      'nest-fastify': TOO_LONG,
     }),
     calls: 'route',
+    // A usable parameter: Nest on Express fills it and authenticates (the 403 needs the identity).
+    callsBy: { 'nest-express': 'verified' },
   },
   {
     name: '257-character customer id → 400, or 414 from Fastify',
     req: customer('1'.repeat(257)),
-    expect: byAdapter({ express: R.badParam, koa: R.badParam, fastify: { status: 414 }, hono: R.badParam }),
+    expect: BAD_OR_TOO_LONG,
     calls: 'route',
   },
   // ---- a token that holds the wildcard: the param still cannot be "*" -----------------------------
@@ -223,6 +244,8 @@ const CASES: Case[] = [
     req: (e) => ({ method: 'PUT', path: '/orders/*', headers: bearer(e.agent.accessToken) }),
     expect: R.badParam,
     calls: 'verified',
+    // Nest's @RequireScope is part of the route plan, filled before authenticating.
+    callsBy: { 'nest-express': 'route', 'nest-fastify': 'route' },
   },
 ]
 

@@ -1,3 +1,4 @@
+import { Controller, type DynamicModule, Get } from '@nestjs/common'
 import type { RequestHandler } from 'express'
 import Fastify, { type preHandlerHookHandler } from 'fastify'
 import { Hono, type MiddlewareHandler } from 'hono'
@@ -12,11 +13,13 @@ import {
   authenticateFetchRequest,
   createVerifier,
   type FetchAuthentication,
+  type ProblemDetails,
   scopeCovers,
   scopeIsSubset,
   type Verifier,
 } from '../../src/index.js'
 import * as ko from '../../src/koa.js'
+import * as ne from '../../src/nest.js'
 
 describe('core types', () => {
   it('createVerifier returns a Verifier whose authenticate yields an AgentIdentity', () => {
@@ -112,6 +115,71 @@ describe('hono', () => {
     })
     // @ts-expect-error the keyword is 'throw' ('next' is Express's)
     ho.agentAuth({ broker: 'http://127.0.0.1:8080', onError: 'next' })
+  })
+})
+
+describe('nest', () => {
+  it('types the module, the decorators, @Agent() and the exception', () => {
+    expectTypeOf(
+      ne.AgentWritModule.forRoot({ broker: 'http://127.0.0.1:8080' }),
+    ).toEqualTypeOf<DynamicModule>()
+    ne.AgentWritModule.forRoot({ broker: 'http://127.0.0.1:8080', optional: true, globalGuard: false })
+    ne.AgentWritModule.forRoot(createVerifier({ broker: 'http://127.0.0.1:8080' }))
+    ne.AgentWritModule.forRootAsync({
+      inject: ['BROKER_URL'],
+      useFactory: (url: string) => ({ broker: url }),
+      exceptionFilter: false,
+    })
+    // @ts-expect-error the module settings are booleans
+    ne.AgentWritModule.forRoot({ broker: 'http://127.0.0.1:8080', globalGuard: 'no' })
+    // @ts-expect-error the factory returns the options, not a string
+    ne.AgentWritModule.forRootAsync({ useFactory: () => 'http://127.0.0.1:8080' })
+
+    expectTypeOf(ne.RequireScope('read:data:customer-:id')).toEqualTypeOf<ne.ClassOrMethodDecorator>()
+    expectTypeOf(ne.Public()).toEqualTypeOf<ne.ClassOrMethodDecorator>()
+    ne.RequireScope((request, agent) => {
+      expectTypeOf(request).toEqualTypeOf<ne.AgentWritRequest>()
+      expectTypeOf(request.params.id).toEqualTypeOf<string | undefined>()
+      expectTypeOf(agent).toEqualTypeOf<AgentIdentity>()
+      return `read:data:customer-${request.params.id}`
+    })
+    ne.RequireAnyScope<{ params: { tenant: string }; tier: 'gold' }>((request) => [
+      `read:analytics:${request.tier}`,
+    ])
+    ne.RequireDelegatedFrom(/^spiffe:\/\//, 'spiffe://agentwrit.local/agent/a/b/c', (root) => root.length > 0)
+    // @ts-expect-error a number is not a scope requirement
+    ne.RequireScope(42)
+    // @ts-expect-error a delegation root is an id, a RegExp or a predicate
+    ne.RequireDelegatedFrom(42)
+
+    expectTypeOf(ne.Agent()).toEqualTypeOf<ParameterDecorator>()
+    expectTypeOf(ne.Agent('id')).toEqualTypeOf<ParameterDecorator>()
+    ne.Agent('scope', { optional: true })
+    ne.Agent({ optional: true })
+    // @ts-expect-error a field of the identity
+    ne.Agent('nope')
+    // @ts-expect-error optional is true or absent
+    ne.Agent({ optional: false })
+
+    @Controller('customers')
+    @ne.RequireScope('read:data:customer-:id')
+    class CustomersController {
+      @Get(':id')
+      @ne.RequireAnyScope('write:data:order-1')
+      @ne.Public(false)
+      get(@ne.Agent() agent: AgentIdentity, @ne.Agent('id') id: string) {
+        return { id: agent.id, same: id }
+      }
+    }
+    void CustomersController
+
+    const exception = new ne.AgentAuthException(new ne.AgentAuthError('missing_token'), '/x')
+    expectTypeOf(exception.error).toEqualTypeOf<AgentAuthError>()
+    expectTypeOf(exception.getResponse()).toEqualTypeOf<ProblemDetails>()
+    expectTypeOf(exception.headers).toEqualTypeOf<Readonly<Record<string, string>>>()
+    expectTypeOf<InstanceType<typeof ne.AgentAuthGuard>['canActivate']>().returns.toEqualTypeOf<
+      boolean | Promise<boolean>
+    >()
   })
 })
 
