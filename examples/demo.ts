@@ -3,7 +3,7 @@
  * development broker (127.0.0.1, random port) with a real service protected by agentwrit-verify:
  *
  *   order-worker       (01) Hono order service;  one agent per order; 403 elsewhere; 401 after release
- *   data-pipeline      (02) Fastify analytics API; one agent per tenant; every cross-tenant call 403
+ *   data-pipeline      (02) Fastify, then NestJS, analytics API; one agent per tenant; every cross-tenant call 403
  *   deploy-runner      (05) Koa deploy service; orchestrator → analyst → deployer; depth limit 5
  *   incident-response  (07) Express partition service; revocation at four levels, within the cache bound
  *
@@ -21,7 +21,7 @@ const SCENARIOS: Readonly<Record<string, { title: string; run: (log: Log) => Pro
     run: (log) => orderWorkerScenario({ log }),
   },
   'data-pipeline': {
-    title: '02 — Multi-Tenant Data Pipeline (Fastify)',
+    title: '02 — Multi-Tenant Data Pipeline (Fastify, then NestJS)',
     run: (log) => dataPipelineScenario({ log }),
   },
   'deploy-runner': {

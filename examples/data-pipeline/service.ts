@@ -21,13 +21,13 @@ export type TenantId = keyof typeof TENANTS
 export const TENANT_IDS = Object.freeze(Object.keys(TENANTS) as TenantId[])
 
 /** Mock data stores per tenant (separate databases in a real system). */
-const ANALYTICS: Readonly<Record<TenantId, Readonly<Record<string, string>>>> = {
+export const ANALYTICS: Readonly<Record<TenantId, Readonly<Record<string, string>>>> = {
   hospital: { patient_visits: '12,847', avg_stay: '3.2 days', readmit_rate: '4.1%' },
   bank: { transactions: '2.4M', avg_balance: '$8,420', fraud_rate: '0.02%' },
   retail: { orders: '847K', avg_order: '$67.30', return_rate: '8.4%' },
 }
 
-function isTenant(id: string): id is TenantId {
+export function isTenant(id: string): id is TenantId {
   return Object.hasOwn(TENANTS, id)
 }
 

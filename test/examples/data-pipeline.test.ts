@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { runDataPipeline } from '../../examples/data-pipeline/agent.js'
+import { startNestAnalyticsService } from '../../examples/data-pipeline/nest-service.js'
 import { dataPipelineExpected } from '../../examples/data-pipeline/scenario.js'
 import { buildAnalyticsService, TENANT_IDS } from '../../examples/data-pipeline/service.js'
 import { type DevBroker, startDevBroker } from '../../src/testing/index.js'
@@ -89,4 +90,36 @@ describe('example: data pipeline (scenario 02)', () => {
     expect(health.status).toBe(200)
     await broker.release(agent.accessToken)
   })
+
+  it.each(['express', 'fastify'] as const)(
+    'the same pipeline against the NestJS analytics API (%s platform): same statuses, same challenged scopes',
+    async (platform) => {
+      const nest = await startNestAnalyticsService({ broker: broker.url }, platform)
+      try {
+        const result = await runDataPipeline({ broker, serviceUrl: nest.url })
+        expect(result.statuses).toEqual(dataPipelineExpected())
+        for (const [step, scope] of Object.entries(result.refusedScopes)) {
+          const [pair, kind] = step.split('.') as [string, string]
+          const other = pair.split('->')[1]
+          expect(scope, step).toBe(kind === 'read' ? `read:analytics:${other}` : `write:reports:${other}`)
+        }
+        // A public route, and a widening tenant refused (400) as on every adapter.
+        expect((await fetch(`${nest.url}/health`)).status).toBe(200)
+        const agent = await broker.createAgent({
+          orchId: 'nightly-pipeline',
+          taskId: `etl-nest-${platform}`,
+          scope: ['read:analytics:retail'],
+        })
+        const wide = await fetch(`${nest.url}/tenants/*/analytics`, {
+          headers: { authorization: `Bearer ${agent.accessToken}` },
+        })
+        expect(wide.status).toBe(400)
+        expect(await wide.json()).toMatchObject({ error_code: 'invalid_scope_parameter' })
+        expect((await fetch(`${nest.url}/tenants/retail/analytics`)).status).toBe(401)
+        await broker.release(agent.accessToken)
+      } finally {
+        await nest.close()
+      }
+    },
+  )
 })
