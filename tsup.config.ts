@@ -8,6 +8,7 @@ export default defineConfig({
     fastify: 'src/fastify.ts',
     hono: 'src/hono.ts',
     nest: 'src/nest.ts',
+    mcp: 'src/mcp.ts',
     'testing/index': 'src/testing/index.ts',
     cli: 'src/cli.ts',
   },

@@ -13,14 +13,15 @@
  * @module
  */
 import type { NextFunction, Request, RequestHandler, Response } from 'express'
-import { createAdapterKit, type FrameworkBinding, type KitMiddlewareExtras } from './core/adapter-kit.js'
+import { createAdapterKit, type KitMiddlewareExtras } from './core/adapter-kit.js'
 import type { AdapterOptions, OnErrorOption } from './core/adapter-setup.js'
 import type { AgentIdentity } from './core/claims.js'
 import type { DelegationRootMatcher } from './core/delegation.js'
-import { AgentAuthError, problemResponse } from './core/errors.js'
+import { AgentAuthError } from './core/errors.js'
 import type { ScopeRequirement } from './core/guard.js'
 import type { AgentAuthOptions } from './core/options.js'
 import type { Verifier } from './core/verifier.js'
+import { expressBinding } from './express-binding.js'
 
 declare global {
   namespace Express {
@@ -49,36 +50,7 @@ export type ExpressAuthOptions = OnErrorOption<ExpressErrorHandler, 'next'>
 /** The middleware returned by {@link agentAuth}, with its verifier. */
 export interface AgentAuthMiddleware extends RequestHandler, KitMiddlewareExtras {}
 
-/**
- * Express for the adapter kit. The identity is the one property added to `req`: Express gives
- * every request its own prototype, after which each added property costs V8 a new hidden class
- * (BENCHMARKS.md). A configuration error, and every refusal with `onError: 'next'`, goes to
- * `next(err)`; so does a refusal that arrives after the response started.
- */
-const binding: FrameworkBinding<Request, Response, NextFunction, void> = {
-  requestName: 'req',
-  escalateKeyword: 'next',
-  authRequest: (req) => req,
-  storedAgent: (req) => req.agent,
-  storeAgent(req, agent) {
-    req.agent = agent
-  },
-  routeParams: (req) => req.params,
-  routePath: (req) => String(req.route?.path ?? req.path),
-  pass: (_req, _res, next) => next(),
-  escalate: (err, _req, _res, next) => next(err),
-  render(err, req, res, next) {
-    if (res.headersSent) {
-      next(err)
-      return
-    }
-    const answer = problemResponse(err, req.originalUrl ?? req.url)
-    res.status(answer.status).set(answer.headers).send(answer.body)
-  },
-  rendered: () => undefined,
-}
-
-const kit = createAdapterKit(binding)
+const kit = createAdapterKit(expressBinding)
 
 /**
  * Authenticate every request it sees: a valid AgentWrit token puts the identity on `req.agent`;

@@ -50,6 +50,16 @@ const EXPECTED: Record<string, string[]> = {
     'AGENTWRIT_VERIFIER',
     'AgentAuthError',
   ],
+  './mcp': [
+    'mcpAuth',
+    'agentwritTokenVerifier',
+    'requireToolScope',
+    'requireAnyToolScope',
+    'requireToolDelegatedFrom',
+    'registerGuardedTool',
+    'toolAgentOf',
+    'AgentAuthError',
+  ],
   './testing': ['startDevBroker', 'publicJwkFromSigningKey'],
 }
 
@@ -113,14 +123,21 @@ describe('package exports', () => {
   it('each integration is a cost only to its own subpath: no built file imports another framework', () => {
     const frameworks = ['express', 'koa', 'fastify', 'fastify-plugin', 'hono', '@hono/node-server']
     const nest = ['rxjs', 'reflect-metadata']
+    const mcpSdk = '@modelcontextprotocol/sdk'
     const isFramework = (name: string) =>
-      frameworks.includes(name) || nest.includes(name) || name.startsWith('@nestjs/')
-    // Two adapters load framework packages at run time: Fastify's (fastify-plugin) and Nest's
-    // (Nest's decorators, tokens and services, from @nestjs/common and @nestjs/core only); the
+      frameworks.includes(name) ||
+      nest.includes(name) ||
+      name.startsWith('@nestjs/') ||
+      name === mcpSdk ||
+      name.startsWith(`${mcpSdk}/`)
+    // Three integrations load framework packages at run time: Fastify's (fastify-plugin), Nest's
+    // (Nest's decorators, tokens and services, from @nestjs/common and @nestjs/core only) and
+    // MCP's (the SDK's OAuth error classes, which its requireBearerAuth() answers by class); the
     // others import their framework's types only.
     const RUNTIME: Record<string, string[]> = {
       'fastify.js': ['fastify-plugin'],
       'nest.js': ['@nestjs/common', '@nestjs/common/constants.js', '@nestjs/core'],
+      'mcp.js': ['@modelcontextprotocol/sdk/server/auth/errors.js'],
     }
     const dist = join(root, 'dist')
     for (const file of readdirSync(dist).filter((f) => f.endsWith('.js'))) {

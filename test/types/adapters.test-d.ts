@@ -1,9 +1,14 @@
+import type { OAuthTokenVerifier } from '@modelcontextprotocol/sdk/server/auth/provider.js'
+import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js'
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js'
 import { Controller, type DynamicModule, Get } from '@nestjs/common'
 import type { RequestHandler } from 'express'
 import Fastify, { type preHandlerHookHandler } from 'fastify'
 import { Hono, type MiddlewareHandler } from 'hono'
 import type { Middleware as KoaMiddleware } from 'koa'
 import { describe, expectTypeOf, it } from 'vitest'
+import { z } from 'zod'
 import * as ex from '../../src/express.js'
 import agentwrit, { agentOf, type FastifyAgentAuthOptions } from '../../src/fastify.js'
 import * as ho from '../../src/hono.js'
@@ -19,6 +24,7 @@ import {
   type Verifier,
 } from '../../src/index.js'
 import * as ko from '../../src/koa.js'
+import * as mcp from '../../src/mcp.js'
 import * as ne from '../../src/nest.js'
 
 describe('core types', () => {
@@ -188,5 +194,54 @@ describe('fetch API entry point', () => {
     expectTypeOf(authenticateFetchRequest).returns.resolves.toEqualTypeOf<FetchAuthentication>()
     expectTypeOf<Extract<FetchAuthentication, { ok: true }>['agent']>().toEqualTypeOf<AgentIdentity>()
     expectTypeOf<Extract<FetchAuthentication, { ok: false }>['response']>().toEqualTypeOf<Response>()
+  })
+})
+
+describe('mcp', () => {
+  it('mcpAuth is Express middleware that types req.auth; the token verifier is an OAuthTokenVerifier', () => {
+    const auth = mcp.mcpAuth({
+      broker: 'http://127.0.0.1:8080',
+      resourceMetadataUrl: 'https://x/.well-known/y',
+    })
+    expectTypeOf(auth).toExtend<RequestHandler>()
+    expectTypeOf(auth.verifier).toEqualTypeOf<Verifier>()
+    const handler: RequestHandler = (req) => {
+      expectTypeOf(req.auth).toEqualTypeOf<AuthInfo | undefined>()
+    }
+    void handler
+    const v = mcp.agentwritTokenVerifier({ broker: 'http://127.0.0.1:8080' })
+    expectTypeOf(v).toExtend<OAuthTokenVerifier>()
+    expectTypeOf(v.verifyAccessToken).returns.resolves.toEqualTypeOf<mcp.AgentWritAuthInfo>()
+    expectTypeOf<mcp.AgentWritAuthInfo['extra']['agent']>().toEqualTypeOf<AgentIdentity>()
+    // @ts-expect-error resourceMetadataUrl is a string or a URL
+    mcp.mcpAuth({ broker: 'http://127.0.0.1:8080', resourceMetadataUrl: 7 })
+  })
+  it('tool guards keep the callback type registerTool expects', () => {
+    const server = new McpServer({ name: 't', version: '1' })
+    server.registerTool(
+      'read',
+      { inputSchema: { customer_id: z.string() } },
+      mcp.requireToolScope('read:data:customer-:customer_id')(async ({ customer_id }, extra) => {
+        expectTypeOf(customer_id).toEqualTypeOf<string>()
+        expectTypeOf(mcp.toolAgentOf(extra)).toEqualTypeOf<AgentIdentity>()
+        return { content: [{ type: 'text' as const, text: customer_id }] }
+      }),
+    )
+    mcp.registerGuardedTool(
+      server,
+      'write',
+      { inputSchema: { order_id: z.string(), qty: z.number() } },
+      { scope: 'write:data:order-:order_id', delegatedFrom: /orchestrator/ },
+      async ({ order_id, qty }) => {
+        expectTypeOf(order_id).toEqualTypeOf<string>()
+        expectTypeOf(qty).toEqualTypeOf<number>()
+        return { content: [] }
+      },
+    )
+    expectTypeOf(mcp.toolRefusal).returns.toEqualTypeOf<CallToolResult>()
+    // @ts-expect-error a number is not a scope requirement
+    mcp.requireToolScope(42)
+    // @ts-expect-error unknown requirement key
+    mcp.registerGuardedTool(server, 'x', {}, { scopes: ['a:b:c'] }, async () => ({ content: [] }))
   })
 })
