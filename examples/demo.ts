@@ -6,12 +6,14 @@
  *   data-pipeline      (02) Fastify, then NestJS, analytics API; one agent per tenant; every cross-tenant call 403
  *   deploy-runner      (05) Koa deploy service; orchestrator → analyst → deployer; depth limit 5
  *   incident-response  (07) Express partition service; revocation at four levels, within the cache bound
+ *   mcp-orders              MCP server (Express, Streamable HTTP); tools guarded by scope; 401 after release
  *
  * Exit code 0 when every step got its expected status, 1 otherwise, 2 for an unknown scenario.
  */
 import { dataPipelineScenario } from './data-pipeline/scenario.js'
 import { deployRunnerScenario } from './deploy-runner/scenario.js'
 import { incidentResponseScenario } from './incident-response/scenario.js'
+import { mcpOrdersScenario } from './mcp-orders/scenario.js'
 import { orderWorkerScenario } from './order-worker/scenario.js'
 import type { Log, ScenarioOutcome } from './shared.js'
 
@@ -31,6 +33,10 @@ const SCENARIOS: Readonly<Record<string, { title: string; run: (log: Log) => Pro
   'incident-response': {
     title: '07 — Incident Response System (Express)',
     run: (log) => incidentResponseScenario({ log }),
+  },
+  'mcp-orders': {
+    title: 'MCP order database: guarded tools (Express, Streamable HTTP)',
+    run: (log) => mcpOrdersScenario({ log }),
   },
 }
 

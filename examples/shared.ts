@@ -4,6 +4,7 @@
  */
 import { createServer, type RequestListener } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { type DevBroker, startDevBroker } from '../src/testing/index.js'
 
 /** Prints one line of a scenario's trace. */
 export type Log = (line: string) => void
@@ -26,6 +27,38 @@ export async function listen(handler: RequestListener): Promise<Listening> {
         server.closeAllConnections()
         server.close(() => resolve())
       }),
+  }
+}
+
+/** A service an example builds: its Node request listener, and `close()` for its verifier. */
+export interface ExampleService {
+  readonly listener: RequestListener
+  close(): Promise<void>
+}
+
+/**
+ * Run `body` against a service served on a fresh development broker (127.0.0.1, random ports),
+ * then close the server, the service and the broker, whatever `body` did.
+ */
+export async function onDevBroker<T>(
+  build: (broker: DevBroker) => ExampleService,
+  body: (broker: DevBroker, serviceUrl: string) => Promise<T>,
+): Promise<T> {
+  const broker = await startDevBroker()
+  try {
+    const service = build(broker)
+    try {
+      const server = await listen(service.listener)
+      try {
+        return await body(broker, server.url)
+      } finally {
+        await server.close()
+      }
+    } finally {
+      await service.close()
+    }
+  } finally {
+    await broker.close()
   }
 }
 

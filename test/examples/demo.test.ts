@@ -21,7 +21,13 @@ describe('npm run demo', () => {
     const r = demo('no-such-scenario')
     expect(r.status).toBe(2)
     expect(r.stderr).toContain('Unknown scenario: no-such-scenario')
-    for (const name of ['order-worker', 'data-pipeline', 'deploy-runner', 'incident-response']) {
+    for (const name of [
+      'order-worker',
+      'data-pipeline',
+      'deploy-runner',
+      'incident-response',
+      'mcp-orders',
+    ]) {
       expect(r.stderr).toContain(name)
     }
     expect(r.stdout).toBe('')
