@@ -10,15 +10,14 @@ import {
   requireScope,
 } from '../../src/express.js'
 import { createVerifier, type Verifier } from '../../src/index.js'
-import { type DevBroker, startDevBroker } from '../../src/testing/index.js'
+import type { DevBroker } from '../../src/testing/index.js'
+import { startBrokerWithAgent } from '../helpers/agents.js'
 
 let broker: DevBroker
 let token: string
 
 beforeAll(async () => {
-  broker = await startDevBroker()
-  token = (await broker.createAgent({ orchId: 'o', taskId: 't', scope: ['read:data:customer-7'] }))
-    .accessToken
+  ;({ broker, token } = await startBrokerWithAgent())
 })
 afterAll(async () => broker?.close())
 

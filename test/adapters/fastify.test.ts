@@ -1,15 +1,14 @@
 import Fastify from 'fastify'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import agentwrit from '../../src/fastify.js'
-import { type DevBroker, startDevBroker } from '../../src/testing/index.js'
+import type { DevBroker } from '../../src/testing/index.js'
+import { startBrokerWithAgent } from '../helpers/agents.js'
 
 let broker: DevBroker
 let token: string
 
 beforeAll(async () => {
-  broker = await startDevBroker()
-  token = (await broker.createAgent({ orchId: 'o', taskId: 't', scope: ['read:data:customer-7'] }))
-    .accessToken
+  ;({ broker, token } = await startBrokerWithAgent())
 })
 afterAll(async () => broker?.close())
 

@@ -17,7 +17,8 @@ import {
   requireDelegatedFrom,
   requireScope,
 } from '../../src/hono.js'
-import { type DevBroker, startDevBroker } from '../../src/testing/index.js'
+import type { DevBroker } from '../../src/testing/index.js'
+import { startBrokerWithAgent } from '../helpers/agents.js'
 import { send } from '../helpers/http.js'
 
 let broker: DevBroker
@@ -25,9 +26,7 @@ let token: string
 const servers: ServerType[] = []
 
 beforeAll(async () => {
-  broker = await startDevBroker()
-  token = (await broker.createAgent({ orchId: 'o', taskId: 't', scope: ['read:data:customer-7'] }))
-    .accessToken
+  ;({ broker, token } = await startBrokerWithAgent())
 })
 afterAll(async () => {
   await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))))
