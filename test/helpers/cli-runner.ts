@@ -6,7 +6,8 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import { createServer } from 'node:net'
 import { fileURLToPath } from 'node:url'
 
-const CLI = fileURLToPath(new URL('../../src/cli.ts', import.meta.url))
+/** The CLI's source file, which tsx runs. */
+export const CLI = fileURLToPath(new URL('../../src/cli.ts', import.meta.url))
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 
 /** One finished CLI run. */

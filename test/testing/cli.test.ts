@@ -1,37 +1,11 @@
-import { type ChildProcess, spawn } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import { generateKeyPairSync, sign } from 'node:crypto'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { afterAll, describe, expect, it } from 'vitest'
+import { CLI, runCli, startCli } from '../helpers/cli-runner.js'
 import { call, decodeJwt, RFC8037_JWK, RFC8037_KID, RFC8037_PEM } from './support.js'
-
-const CLI = fileURLToPath(new URL('../../src/cli.ts', import.meta.url))
-const ROOT = fileURLToPath(new URL('../..', import.meta.url))
-
-function start(args: string[]): ChildProcess {
-  return spawn(process.execPath, ['--import', 'tsx', CLI, ...args], {
-    cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-}
-
-function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = start(args)
-    let stdout = ''
-    let stderr = ''
-    child.stdout?.on('data', (c) => {
-      stdout += c
-    })
-    child.stderr?.on('data', (c) => {
-      stderr += c
-    })
-    child.on('error', reject)
-    child.on('close', (code) => resolve({ code, stdout, stderr }))
-  })
-}
 
 /** Read stdout until the export lines are there. */
 function readyLines(child: ChildProcess): Promise<string> {
@@ -66,7 +40,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
 describe('agentwrit-verify dev-broker', () => {
   it('prints the four export lines and the JWKS URL; the printed credentials work; SIGTERM exits 0', async () => {
-    const child = start([
+    const child = startCli([
       'dev-broker',
       '--port',
       '0',
@@ -106,7 +80,7 @@ describe('agentwrit-verify dev-broker', () => {
   })
 
   it('--issuer/--audience/--trust-domain reach the tokens; bad options exit 2', async () => {
-    const child = start([
+    const child = startCli([
       'dev-broker',
       '--port',
       '0',
@@ -150,10 +124,10 @@ describe('agentwrit-verify dev-broker', () => {
       expect(await exited).toBe(0)
     }
     const [badPort, badTd, unknown, help] = await Promise.all([
-      run(['dev-broker', '--port', 'abc']),
-      run(['dev-broker', '--port', '0', '--trust-domain', 'Bad Domain']),
-      run(['dev-broker', '--bogus']),
-      run(['dev-broker', '--help']),
+      runCli(['dev-broker', '--port', 'abc']),
+      runCli(['dev-broker', '--port', '0', '--trust-domain', 'Bad Domain']),
+      runCli(['dev-broker', '--bogus']),
+      runCli(['dev-broker', '--help']),
     ])
     expect(badPort).toMatchObject({ code: 2, stdout: '' })
     expect(badPort.stderr).toMatch(/^agentwrit-verify: --port: expected an integer/)
@@ -169,14 +143,14 @@ describe('agentwrit-verify dev-broker', () => {
 describe('agentwrit-verify jwk', () => {
   it('prints the JWK (kid = broker kid) or a JWKS; errors exit 2', async () => {
     const [jwk, jwks, missing, noFile, notKey, help, none, unknownCmd] = await Promise.all([
-      run(['jwk', '--signing-key', keyFile]),
-      run(['jwk', '--signing-key', keyFile, '--jwks']),
-      run(['jwk']),
-      run(['jwk', '--signing-key', join(dir, 'absent.key')]),
-      run(['jwk', '--signing-key', CLI]),
-      run(['jwk', '--help']),
-      run([]),
-      run(['frobnicate']),
+      runCli(['jwk', '--signing-key', keyFile]),
+      runCli(['jwk', '--signing-key', keyFile, '--jwks']),
+      runCli(['jwk']),
+      runCli(['jwk', '--signing-key', join(dir, 'absent.key')]),
+      runCli(['jwk', '--signing-key', CLI]),
+      runCli(['jwk', '--help']),
+      runCli([]),
+      runCli(['frobnicate']),
     ])
     const expected = {
       kty: 'OKP',
