@@ -3,7 +3,8 @@
  * `agentwrit-verify` command line.
  *
  * - `agentwrit-verify dev-broker [options]`: run the development broker on 127.0.0.1 until SIGINT/SIGTERM
- *   and print ready-to-paste `export` lines for its URL and credentials.
+ *   and print ready-to-paste `export` lines for its URL and credentials; `--verbose` logs one line per
+ *   request on stderr (text, or JSON with `--log-format json`).
  * - `agentwrit-verify jwk --signing-key <path> [--jwks]`: print the public JWK (or a JWKS) of a broker
  *   signing key, with `kid` equal to the broker's token header `kid`.
  * - `agentwrit-verify token --scope <s>…`: register an agent at any broker over HTTP, as the app from
@@ -25,6 +26,7 @@ import { inspectCommand } from './cli/inspect-command.js'
 import { tokenCommand } from './cli/token-command.js'
 import { startDevBroker } from './testing/dev-broker.js'
 import { publicJwkFromSigningKey } from './testing/public-jwk.js'
+import { formatRequestLogLine, type RequestLogLine } from './testing/request-log.js'
 
 const MAIN_HELP = `Usage: agentwrit-verify <command> [options]
 
@@ -59,6 +61,13 @@ Options:
   --audience <s>        token audience (aud), required by Bearer endpoints (default: none)
   --trust-domain <s>    SPIFFE trust domain of agent ids (default agentwrit.local)
   --signing-key <path>  PKCS#8 PEM Ed25519 signing key to use (default: a fresh random key)
+  -v, --verbose         log one line per request on stderr (stdout keeps the export lines):
+                        time, request id, method, path, status, duration, bytes, fault, and
+                        valid/invalid (validate) or the level (revoke) — never a token,
+                        header, body, secret or query string
+  --log-format <f>      text (default) or json: one JSON object per line
+                        {time,requestId,method,path,status,durationMs,bytes?,fault?,event?};
+                        implies --verbose
   -h, --help            show this help
 
 The broker also serves GET /v1/jwks, an extension the real broker does not have.
@@ -86,6 +95,21 @@ function readKeyFile(path: string): string {
   }
 }
 
+/** `--verbose` / `--log-format`: the dev broker's request log on stderr, or none. */
+function requestLogger(
+  verbose: boolean,
+  format: string | undefined,
+): ((line: RequestLogLine) => void) | undefined {
+  if (format !== undefined && format !== 'text' && format !== 'json') {
+    throw new UsageError(`--log-format: expected text or json, got ${JSON.stringify(format)}`)
+  }
+  if (!verbose && format === undefined) return undefined
+  const toText = format === 'json' ? (line: RequestLogLine) => JSON.stringify(line) : formatRequestLogLine
+  return (line) => {
+    process.stderr.write(`${toText(line)}\n`)
+  }
+}
+
 async function devBroker(args: string[]): Promise<void> {
   const { values } = parse(args, {
     port: { type: 'string' },
@@ -94,12 +118,15 @@ async function devBroker(args: string[]): Promise<void> {
     audience: { type: 'string' },
     'trust-domain': { type: 'string' },
     'signing-key': { type: 'string' },
+    verbose: { type: 'boolean', short: 'v' },
+    'log-format': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   })
   if (values.help) {
     process.stdout.write(DEV_BROKER_HELP)
     return
   }
+  const requestLog = requestLogger(values.verbose === true, values['log-format'] as string | undefined)
   const portText = (values.port as string | undefined) ?? '8080'
   if (!/^\d+$/.test(portText) || Number(portText) > 65535) {
     throw new UsageError(`--port: expected an integer between 0 and 65535, got ${JSON.stringify(portText)}`)
@@ -114,6 +141,7 @@ async function devBroker(args: string[]): Promise<void> {
       audience: values.audience as string | undefined,
       trustDomain: values['trust-domain'] as string | undefined,
       signingKeyPem: signingKeyPath === undefined ? undefined : readKeyFile(signingKeyPath),
+      requestLog,
     })
   } catch (e) {
     if (e instanceof UsageError) throw e

@@ -24,6 +24,7 @@ import { loadSigningKey } from './keys.js'
 import { problemReply } from './problem.js'
 import type { Ed25519PublicJwk } from './public-jwk.js'
 import type { Reply } from './reply.js'
+import { type RequestLogLine, type RequestTrace, traceRequest } from './request-log.js'
 import { REVOCATION_LEVELS, type RevocationLevel } from './revocation.js'
 import { dispatch } from './routes.js'
 
@@ -70,6 +71,13 @@ export interface DevBrokerOptions {
    * on `broker.sampleApp`. Default `true`.
    */
   readonly sampleApp?: boolean
+  /**
+   * Request log for local debugging: called once per finished request (when its response has been sent or
+   * its connection closed — a `hang` fault's request is logged, with status `0`, when the client gives up
+   * or the broker stops). A line never carries a token, a header, a body, a secret or the query string;
+   * see {@link RequestLogLine}. Exceptions it throws are ignored. Default: none.
+   */
+  readonly requestLog?: (line: RequestLogLine) => void
 }
 
 /** The pre-registered sample app's credentials. */
@@ -312,7 +320,21 @@ function resolveOptions(o: DevBrokerOptions) {
   if (o.signingKeyPem !== undefined && typeof o.signingKeyPem !== 'string') {
     throw new TypeError('signingKeyPem: expected a PKCS#8 PEM string')
   }
-  return { port, adminSecret, trustDomain, issuer, audience, maxTtl, now, sampleApp: o.sampleApp ?? true }
+  if (o.requestLog !== undefined && typeof o.requestLog !== 'function') {
+    throw new TypeError('requestLog: expected a function')
+  }
+  const sampleApp = o.sampleApp ?? true
+  return {
+    port,
+    adminSecret,
+    trustDomain,
+    issuer,
+    audience,
+    maxTtl,
+    now,
+    sampleApp,
+    requestLog: o.requestLog,
+  }
 }
 
 /**
@@ -342,14 +364,17 @@ class DevBrokerImpl implements DevBroker {
   #appToken: string | undefined
   #appLogin: Promise<string> | undefined
   #adminLogin: Promise<string> | undefined
+  readonly #requestLog: ((line: RequestLogLine) => void) | undefined
   readonly sampleApp: SampleAppCredentials | null
 
   constructor(
     core: BrokerCore,
     readonly audience: string | undefined,
     sampleApp: boolean,
+    requestLog?: (line: RequestLogLine) => void,
   ) {
     this.#core = core
+    this.#requestLog = requestLog
     this.sampleApp = null
     if (sampleApp) {
       const { app, clientSecret } = core.registerApp('sample-app', [...SAMPLE_APP_SCOPES], undefined)
@@ -571,8 +596,11 @@ class DevBrokerImpl implements DevBroker {
     }
     this.#requests[path] = (this.#requests[path] ?? 0) + 1
     if (req.method === 'POST' && path === '/v1/token/validate') this.#validateCalls++
+    const requestId = firstHeader(req, 'x-request-id') || randomHex(8)
+    const trace = this.#trace(req, res, path, requestId)
 
     const fault = faultFor(this.#faults, path)
+    if (fault !== null) trace.fault = fault.kind
     let problemFault: Extract<FaultMode, { kind: 'problem' }> | null = null
     if (fault !== null && fault.kind === 'problem') {
       problemFault = fault
@@ -596,7 +624,6 @@ class DevBrokerImpl implements DevBroker {
       }
     }
 
-    const requestId = firstHeader(req, 'x-request-id') || randomHex(8)
     res.setHeader('X-Request-ID', requestId)
     const body = await this.#readBody(req)
     if (res.destroyed) return
@@ -632,7 +659,13 @@ class DevBrokerImpl implements DevBroker {
       requestId,
       clientIp: xff ? (xff.split(',')[0] as string) : (req.socket.remoteAddress ?? ''),
     })
+    trace.reply = reply
     this.#write(res, reply)
+  }
+
+  /** The request's log trace (see {@link DevBrokerOptions.requestLog}): only the decoded path, no query. */
+  #trace(req: IncomingMessage, res: ServerResponse, path: string, requestId: string): RequestTrace {
+    return traceRequest(this.#requestLog, res, { method: req.method ?? 'GET', path, requestId })
   }
 
   #readBody(req: IncomingMessage): Promise<Buffer | 'too_large' | 'error'> {
@@ -833,7 +866,8 @@ export async function startDevBroker(options: DevBrokerOptions = {}): Promise<De
     now: o.now,
     preciseNow: options.now === undefined ? nanosecondClock() : undefined,
   })
-  const broker = new DevBrokerImpl(core, o.audience === '' ? undefined : o.audience, o.sampleApp)
+  const audience = o.audience === '' ? undefined : o.audience
+  const broker = new DevBrokerImpl(core, audience, o.sampleApp, o.requestLog)
   await broker.listen(o.port)
   return broker
 }

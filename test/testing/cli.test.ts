@@ -3,7 +3,7 @@ import { generateKeyPairSync, sign } from 'node:crypto'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterAll, describe, expect, it } from 'vitest'
+import { afterAll, describe, expect, it, vi } from 'vitest'
 import { CLI, runCli, startCli } from '../helpers/cli-runner.js'
 import { call, decodeJwt, RFC8037_JWK, RFC8037_KID, RFC8037_PEM } from './support.js'
 
@@ -137,6 +137,71 @@ describe('agentwrit-verify dev-broker', () => {
     expect(unknown.stderr).toContain("'--bogus'")
     expect(help.code).toBe(0)
     expect(help.stdout).toMatch(/^Usage: agentwrit-verify dev-broker/)
+  })
+
+  it('--verbose logs one line per request on stderr (stdout keeps the exports), never the token or a query', async () => {
+    const child = startCli(['dev-broker', '--port', '0', '-v'])
+    let err = ''
+    child.stderr?.on('data', (c) => {
+      err += c
+    })
+    try {
+      const out = await readyLines(child)
+      const env = exportsOf(out)
+      const url = env.AGENTWRIT_BROKER_URL as string
+      const app = await call(url, 'POST', '/v1/app/auth', {
+        body: { client_id: env.AGENTWRIT_CLIENT_ID, client_secret: env.AGENTWRIT_CLIENT_SECRET },
+      })
+      const token = app.json.access_token as string
+      await call(url, 'POST', `/v1/token/validate?access_token=${token}`, { token, body: { token } })
+      await call(url, 'GET', `/v1/health?access_token=${token}`, { token })
+      await vi.waitFor(() => expect(err).toMatch(/ GET \/v1\/health 200 /), { timeout: 2000 })
+      const lines = err.split('\n').filter((l) => / \/v1\//.test(l))
+      expect(lines).toHaveLength(3)
+      expect(lines[0]).toMatch(
+        /^\d{4}-\d\d-\d\dT[\d:.]+Z [0-9a-f]{16} POST \/v1\/app\/auth 200 [\d.]+ms \d+B$/,
+      )
+      expect(lines[1]).toMatch(/ POST \/v1\/token\/validate 200 [\d.]+ms \d+B valid$/)
+      for (const s of [token, ...token.split('.'), env.AGENTWRIT_CLIENT_SECRET as string, 'access_token']) {
+        expect(err).not.toContain(s)
+      }
+      expect(err).not.toContain('?')
+      expect(out).not.toMatch(/\/v1\/health/)
+    } finally {
+      const exited = new Promise<number | null>((resolve) => child.on('exit', resolve))
+      child.kill('SIGTERM')
+      expect(await exited).toBe(0)
+    }
+  })
+
+  it('--log-format json prints one RequestLogLine per line; a bad --log-format exits 2', async () => {
+    const child = startCli(['dev-broker', '--port', '0', '--log-format', 'json'])
+    let err = ''
+    child.stderr?.on('data', (c) => {
+      err += c
+    })
+    const bad = runCli(['dev-broker', '--port', '0', '--log-format', 'xml'])
+    try {
+      const url = exportsOf(await readyLines(child)).AGENTWRIT_BROKER_URL as string
+      const answer = await call(url, 'GET', '/v1/jwks?x=1', { headers: { 'X-Request-ID': 'cli-req-1' } })
+      await vi.waitFor(() => expect(err).toContain('"requestId":"cli-req-1"'), { timeout: 2000 })
+      const line = JSON.parse(err.split('\n').find((l) => l.startsWith('{')) as string)
+      expect(line).toEqual({
+        time: expect.stringMatching(/Z$/),
+        requestId: 'cli-req-1',
+        method: 'GET',
+        path: '/v1/jwks',
+        status: 200,
+        durationMs: expect.any(Number),
+        bytes: Buffer.byteLength(answer.text),
+      })
+    } finally {
+      const exited = new Promise<number | null>((resolve) => child.on('exit', resolve))
+      child.kill('SIGTERM')
+      expect(await exited).toBe(0)
+    }
+    expect(await bad).toMatchObject({ code: 2, stdout: '' })
+    expect((await bad).stderr).toMatch(/^agentwrit-verify: --log-format: expected text or json/)
   })
 })
 
