@@ -32,6 +32,7 @@ export function expressProblemRenderer(
 
 export const expressBinding: ExpressBinding = {
   requestName: 'req',
+  adapter: 'express',
   escalateKeyword: 'next',
   authRequest: (req) => req,
   storedAgent: (req) => req.agent,

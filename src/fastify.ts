@@ -105,6 +105,7 @@ type HookDone = (err?: Error) => void
  */
 const binding: FrameworkBinding<FastifyRequest, FastifyReply, HookDone, void> = {
   requestName: 'request',
+  adapter: 'fastify',
   escalateKeyword: 'throw',
   // fastify passes its own keys in plugin options; they are not ours.
   ignoreKeys: ['prefix', 'logLevel', 'logSerializers'],

@@ -77,6 +77,7 @@ function nodeRequestOf(c: Context): AuthRequest | undefined {
  */
 const binding: FrameworkBinding<Context, Next, undefined, Response | undefined> = {
   requestName: 'c',
+  adapter: 'hono',
   escalateKeyword: 'throw',
   authRequest: (c) => nodeRequestOf(c) ?? fetchAuthRequest(c.req.raw),
   storedAgent: (c) => c.get('agent'),

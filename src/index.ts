@@ -7,6 +7,10 @@
  * `agentwrit-verify/testing`.
  * @module
  */
+
+export type { BrokerStats } from './core/broker-client.js'
+export type { CacheStats } from './core/cache.js'
+export type { CircuitState } from './core/circuit-breaker.js'
 export type {
   AgentIdentity,
   AgentWritClaims,
@@ -17,6 +21,16 @@ export type {
 export { parseClaims, tokenKindOf } from './core/claims.js'
 export type { DelegationGuard, DelegationRootMatcher } from './core/delegation.js'
 export { BROKER_MAX_DELEGATION_DEPTH, chainAttenuates, compileDelegationGuard } from './core/delegation.js'
+export type {
+  AdapterName,
+  BrokerMessage,
+  CacheMessage,
+  FeedMessage,
+  GuardMessage,
+  KeysMessage,
+  VerifyMessage,
+} from './core/diagnostics.js'
+export { DIAGNOSTICS_CHANNELS } from './core/diagnostics.js'
 export type {
   AgentAuthErrorCode,
   AgentAuthErrorOptions,
@@ -37,13 +51,17 @@ export type { FetchAuthentication } from './core/fetch-request.js'
 export { authenticateFetchRequest, fetchAuthRequest, refusalResponse } from './core/fetch-request.js'
 export type { GuardMode, ScopeGuard, ScopeRequirement } from './core/guard.js'
 export { compileScopeGuard } from './core/guard.js'
+export type { KeySourceKind, KeySourceStats, KeysReadiness } from './core/key-source.js'
+export type { LatencySummary } from './core/latency-window.js'
 export type { AgentAuthOptions, ResolvedOptions, VerificationMode } from './core/options.js'
 export { DEFAULTS, resolveOptions } from './core/options.js'
+export type { BrokerReadiness, FeedReadiness, Readiness } from './core/readiness.js'
 export type { RevocationFeedStats } from './core/revocation-feed.js'
 export type { PredicateCounts, RevocationLevel } from './core/revocation-predicates.js'
 export type { ParsedScope } from './core/scope.js'
 export { parseScope, scopeCovers, scopeIsSubset } from './core/scope.js'
 export type { ScopeTemplate } from './core/scope-template.js'
 export { compileScopeTemplate } from './core/scope-template.js'
+export type { RefusalStats, VerificationStats } from './core/verification-counters.js'
 export type { AuthRequest, Verifier, VerifierStats } from './core/verifier.js'
 export { createVerifier } from './core/verifier.js'

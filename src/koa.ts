@@ -58,6 +58,7 @@ type KoaContext = Context & { params?: Record<string, unknown>; _matchedRoute?: 
  */
 const binding: FrameworkBinding<KoaContext, Next, undefined, unknown> = {
   requestName: 'ctx',
+  adapter: 'koa',
   escalateKeyword: 'throw',
   authRequest: (ctx) => ctx.req,
   storedAgent: (ctx) => ctx.state.agent,

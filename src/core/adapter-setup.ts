@@ -4,9 +4,16 @@
  * middleware and guards share. Framework-free.
  */
 import { AdapterState } from './adapter-state.js'
+import type { AdapterName } from './diagnostics.js'
 import { DEFAULT_REALM } from './errors.js'
 import type { AgentAuthOptions } from './options.js'
-import { createVerifier, isVerifier, requestAuthenticator, type Verifier } from './verifier.js'
+import {
+  createVerifier,
+  isVerifier,
+  requestAuthenticator,
+  type Verifier,
+  verifierCounters,
+} from './verifier.js'
 
 /** Options every adapter takes on top of the verifier options. */
 export interface AdapterOptions {
@@ -51,6 +58,8 @@ export interface AdapterSetup<H> {
 
 /** How an adapter's `onError` is read. */
 export interface RefusalConfig<H> {
+  /** The adapter, in diagnostics messages (`agentwrit-verify:verify`'s `adapter`). */
+  readonly adapter: AdapterName
   /** The `onError` value that hands every refusal to the framework's error handling. */
   readonly escalateKeyword: 'next' | 'throw'
   /** The adapter's default renderer (no `onError`): status, headers and problem body. */
@@ -60,7 +69,7 @@ export interface RefusalConfig<H> {
 }
 
 export function setupAdapter<H>(input: AdapterInput, config: RefusalConfig<H>): AdapterSetup<H> {
-  if (isVerifier(input)) return setup(input, false, config.render, false)
+  if (isVerifier(input)) return setup(input, false, config.render, false, config.adapter)
   const {
     onError,
     verifier: given,
@@ -88,9 +97,9 @@ export function setupAdapter<H>(input: AdapterInput, config: RefusalConfig<H>): 
     if (!isVerifier(given)) {
       throw new TypeError('agentwrit-verify: option "verifier" must be a verifier from createVerifier()')
     }
-    return setup(given, false, render, optional === true)
+    return setup(given, false, render, optional === true, config.adapter)
   }
-  return setup(createVerifier(rest), true, render, optional === true)
+  return setup(createVerifier(rest), true, render, optional === true, config.adapter)
 }
 
 function setup<H>(
@@ -98,9 +107,11 @@ function setup<H>(
   owned: boolean,
   render: H | undefined,
   optional: boolean,
+  adapter: AdapterName,
 ): AdapterSetup<H> {
   // A hand-written verifier may lack a realm: refusals then use the default one.
   const realm = typeof verifier.options?.realm === 'string' ? verifier.options.realm : DEFAULT_REALM
-  const state = new AdapterState(realm, render, optional, requestAuthenticator(verifier))
+  const authenticate = requestAuthenticator(verifier, adapter)
+  const state = new AdapterState(realm, render, optional, authenticate, adapter, verifierCounters(verifier))
   return { verifier, owned, state }
 }

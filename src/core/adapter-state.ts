@@ -19,7 +19,10 @@
 import { hasQueryToken } from './bearer.js'
 import type { AgentIdentity } from './claims.js'
 import { identityOwner } from './claims.js'
+import { type AdapterName, type GuardMessage, guardChannel } from './diagnostics.js'
 import { AgentAuthError } from './errors.js'
+import type { VerificationCounters } from './verification-counters.js'
+import { requestIdOfIdentity } from './verification-trace.js'
 import type { AuthRequest, RequestAuthenticator } from './verifier.js'
 
 /** Identities returned by hand-written verifiers, with the state that accepted them. */
@@ -42,6 +45,10 @@ export class AdapterState<H> {
     readonly optional: boolean,
     /** How this middleware's verifier is asked (see `requestAuthenticator`). */
     readonly authenticateRequest: RequestAuthenticator,
+    /** The adapter, in diagnostics messages. */
+    readonly adapter?: AdapterName,
+    /** The verifier's counters, where guards count their refusals (`undefined` for a hand-written verifier). */
+    readonly counters?: VerificationCounters,
   ) {}
 
   /**
@@ -106,6 +113,39 @@ export function authenticateWith<H>(
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
   return isObject(value) && typeof (value as { then?: unknown }).then === 'function'
+}
+
+/**
+ * Report a guard's decision on `agent`: a refusal is counted in the verifier's stats; while
+ * someone subscribes, the decision is published on `agentwrit-verify:guard` (diagnostics.ts).
+ */
+export function reportGuardDecision(
+  agent: AgentIdentity,
+  guard: GuardMessage['guard'],
+  refusal: AgentAuthError | undefined,
+  requiredScope?: readonly string[],
+): void {
+  if (refusal === undefined && !guardChannel.hasSubscribers) return
+  const state = stateOf(agent)
+  if (refusal !== undefined) state?.counters?.countRefusal(refusal)
+  if (!guardChannel.hasSubscribers) return
+  const message: GuardMessage = {
+    adapter: state?.adapter,
+    guard,
+    outcome: refusal === undefined ? 'granted' : 'refused',
+    agentId: agent.id,
+    jti: agent.jti,
+    requestId: requestIdOfIdentity(agent),
+    ...(requiredScope === undefined ? {} : { requiredScope }),
+    ...(refusal === undefined ? {} : { code: refusal.code, reason: refusal.reason }),
+  }
+  guardChannel.publish(message)
+}
+
+/** The middleware that attached an identity, if known. */
+function stateOf(agent: AgentIdentity): AdapterState<unknown> | undefined {
+  const owner = identityOwner(agent)
+  return owner instanceof AdapterState ? owner : foreignIdentities.get(agent)
 }
 
 /** What a guard knows about the request it guards. */

@@ -9,10 +9,12 @@
  * decides (see circuit-breaker.ts). A `valid: false` answer is a success of the broker.
  */
 import { Agent, type Dispatcher, request } from 'undici'
-import { type CircuitBreaker, createCircuitBreaker } from './circuit-breaker.js'
+import { type CircuitBreaker, type CircuitState, createCircuitBreaker } from './circuit-breaker.js'
 import { type AgentWritClaims, parseClaims } from './claims.js'
+import { brokerChannel, ms, publish } from './diagnostics.js'
 import { AgentAuthError } from './errors.js'
 import { readBoundedText } from './http-body.js'
+import { type LatencySummary, LatencyWindow } from './latency-window.js'
 
 /**
  * What the broker said about a token (the validate answer, contract §4). Also the value of the
@@ -48,7 +50,39 @@ export interface BrokerClient {
   readonly calls: number
   /** The circuit breaker, `undefined` when `breakerThreshold` is `0`. */
   readonly breaker: CircuitBreaker | undefined
+  /** Counters, breaker state and latency, for `verifier.stats().broker`. */
+  stats(): BrokerStats
   close(): Promise<void>
+}
+
+/** What the broker client reports (in `verifier.stats().broker`). */
+export interface BrokerStats {
+  /** Validate calls sent (a call retried on a closed connection counts once). */
+  readonly calls: number
+  /** Calls that got no usable answer (each a 503 for its requests), by reason in `errorsByReason`. */
+  readonly errors: number
+  readonly errorsByReason: Readonly<Record<string, number>>
+  /** Calls sent a second time because the pooled connection turned out to be closed. */
+  readonly retries: number
+  /** The circuit breaker (`undefined` when `breakerThreshold` is `0`). */
+  readonly breaker:
+    | {
+        readonly state: CircuitState
+        readonly consecutiveFailures: number
+        /** Times it opened. */
+        readonly opens: number
+        /** Calls it refused (no request sent). */
+        readonly refusals: number
+      }
+    | undefined
+  /** Latency of the calls sent, answered or not, ms. */
+  readonly latencyMs: LatencySummary
+}
+
+/** What one call found out, besides its verdict. */
+interface CallTrace {
+  status: number | undefined
+  retried: boolean
 }
 
 /** Largest validate answer we read (the broker's are < 4 KiB unless the chain is long). */
@@ -96,14 +130,22 @@ export function createBrokerClient(options: BrokerClientOptions): BrokerClient {
         })
       : undefined
   let calls = 0
+  let errors = 0
+  let retries = 0
+  let opens = 0
+  let breakerRefusals = 0
+  const errorsByReason = new Map<string, number>()
+  const latency = new LatencyWindow()
 
   async function validate(token: string): Promise<BrokerVerdict> {
-    if (breaker === undefined) {
-      calls++
-      return post(token)
-    }
-    const admission = breaker.admit()
-    if (!admission.admitted) {
+    const admission = breaker?.admit()
+    if (admission !== undefined && !admission.admitted) {
+      breakerRefusals++
+      publish(brokerChannel, () => ({
+        event: 'refused',
+        reason: 'circuit_open',
+        retryInMs: admission.retryInMs,
+      }))
       // No call: come back when the breaker lets a probe through (whole seconds, at least 1).
       throw new AgentAuthError('broker_unavailable', {
         reason: 'circuit_open',
@@ -111,19 +153,67 @@ export function createBrokerClient(options: BrokerClientOptions): BrokerClient {
       })
     }
     calls++
+    const trace: CallTrace = { status: undefined, retried: false }
+    const started = performance.now()
     let verdict: BrokerVerdict
     try {
-      verdict = await post(token)
+      verdict = await post(token, trace)
     } catch (err) {
-      breaker.record(admission, false)
+      const reason = err instanceof AgentAuthError ? (err.reason ?? 'error') : 'error'
+      errors++
+      errorsByReason.set(reason, (errorsByReason.get(reason) ?? 0) + 1)
+      called(
+        trace,
+        started,
+        admission === undefined ? undefined : () => breaker!.record(admission, false),
+        reason,
+      )
       throw err
     }
     // `valid: false` is an answer too: the broker works.
-    breaker.record(admission, true)
+    called(
+      trace,
+      started,
+      admission === undefined ? undefined : () => breaker!.record(admission, true),
+      verdict,
+    )
     return verdict
   }
 
-  async function post(token: string): Promise<BrokerVerdict> {
+  /** Record a sent call: its latency, the breaker's verdict on it, and the diagnostics message. */
+  function called(
+    trace: CallTrace,
+    started: number,
+    recordInBreaker: (() => void) | undefined,
+    result: BrokerVerdict | string,
+  ): void {
+    const durationMs = ms(performance.now() - started)
+    latency.record(durationMs)
+    if (trace.retried) retries++
+    const previous = breaker?.state
+    recordInBreaker?.()
+    const state = breaker?.state
+    if (previous !== undefined && state !== previous) {
+      if (state === 'open') opens++
+      publish(brokerChannel, () => ({
+        event: 'breaker',
+        state,
+        previous,
+        consecutiveFailures: breaker!.consecutiveFailures,
+      }))
+    }
+    publish(brokerChannel, () => ({
+      event: 'validate',
+      outcome: typeof result === 'string' ? 'error' : result.valid ? 'valid' : 'invalid',
+      status: trace.status,
+      reason: typeof result === 'string' ? result : undefined,
+      durationMs,
+      retried: trace.retried,
+      breaker: state,
+    }))
+  }
+
+  async function post(token: string, trace: CallTrace): Promise<BrokerVerdict> {
     const body = JSON.stringify({ token })
     // One deadline for both attempts.
     const signal = AbortSignal.timeout(options.timeoutMs)
@@ -147,10 +237,14 @@ export function createBrokerClient(options: BrokerClientOptions): BrokerClient {
         // A pooled keep-alive connection the broker (or a proxy) closed while we were about to
         // reuse it fails with a reset before any answer. Validation has no side effects, so it is
         // asked once more, on a new connection, within the same deadline.
-        if (attempt === 1 && isConnectionReset(err) && !signal.aborted) continue
+        if (attempt === 1 && isConnectionReset(err) && !signal.aborted) {
+          trace.retried = true
+          continue
+        }
         throw unavailable(isTimeout(err) ? 'timeout' : 'unreachable', sanitize(err))
       }
     }
+    trace.status = res.statusCode
     let text: string
     try {
       if (res.statusCode !== 200) {
@@ -183,6 +277,22 @@ export function createBrokerClient(options: BrokerClientOptions): BrokerClient {
       return calls
     },
     breaker,
+    stats: () => ({
+      calls,
+      errors,
+      errorsByReason: Object.fromEntries(errorsByReason),
+      retries,
+      breaker:
+        breaker === undefined
+          ? undefined
+          : {
+              state: breaker.state,
+              consecutiveFailures: breaker.consecutiveFailures,
+              opens,
+              refusals: breakerRefusals,
+            },
+      latencyMs: latency.summary(),
+    }),
     async close() {
       if (owned) await owned.close()
     },

@@ -13,6 +13,7 @@ import * as nodeCrypto from 'node:crypto'
 import { LRUCache } from 'lru-cache'
 import type { BrokerVerdict } from './broker-client.js'
 import type { AgentWritClaims } from './claims.js'
+import { cacheChannel, publish } from './diagnostics.js'
 
 /** What {@link VerificationCache.run} computes: an outcome and how long it may be reused (ms, 0 = not cached). */
 export interface Computed {
@@ -41,6 +42,8 @@ export interface Lookup {
 }
 
 export interface VerificationCacheOptions {
+  /** Which cache this is, in diagnostics messages: the broker answers' (`remote`, the default) or the signature checks' (`local`). */
+  name?: 'remote' | 'local'
   /** Maximum entries. */
   max: number
   /** Clock in ms (also drives TTL expiry). */
@@ -63,8 +66,31 @@ export function tokenKey(token: string): string {
 /** `crypto.hash` (Node ≥ 20.12): a one-shot digest, several times cheaper than `createHash`. */
 const oneShot = (nodeCrypto as { hash?: (alg: string, data: string, enc: 'base64url') => string }).hash
 
+/** What a cache counts (in `verifier.stats().cache`). */
+export interface CacheStats {
+  /** Entries now, and the most it holds (`cacheMaxEntries`). */
+  readonly entries: number
+  readonly max: number
+  /** Computations in flight now. */
+  readonly inflight: number
+  /** Lookups that joined a computation already in flight instead of starting one (single flight). */
+  readonly joins: number
+  /** Answers stored. */
+  readonly stores: number
+  /** Entries dropped to make room (least recently used first). */
+  readonly evictions: number
+  /** Entries dropped because the revocation feed learned they lost trust. */
+  readonly invalidations: number
+}
+
 export class VerificationCache {
   readonly #lru: LRUCache<string, Entry>
+  readonly #name: 'remote' | 'local'
+  readonly #max: number
+  #joins = 0
+  #stores = 0
+  #evictions = 0
+  #invalidations = 0
   readonly #inflight = new Map<string, Promise<Lookup>>()
   readonly #now: () => number
   readonly #maxAgeMs: (() => number) | undefined
@@ -72,8 +98,13 @@ export class VerificationCache {
   constructor(options: VerificationCacheOptions) {
     this.#now = options.now
     this.#maxAgeMs = options.maxAgeMs
+    this.#name = options.name ?? 'remote'
+    this.#max = options.max
     this.#lru = new LRUCache<string, Entry>({
       max: options.max,
+      dispose: (_entry, _key, reason) => {
+        if (reason === 'evict') this.#evicted()
+      },
       // lru-cache reads this clock for TTL checks, so an injected clock drives expiry too.
       perf: { now: options.now },
       ttlResolution: 0,
@@ -88,6 +119,23 @@ export class VerificationCache {
   /** Number of computations in flight. */
   get inflight(): number {
     return this.#inflight.size
+  }
+
+  stats(): CacheStats {
+    return {
+      entries: this.#lru.size,
+      max: this.#max,
+      inflight: this.#inflight.size,
+      joins: this.#joins,
+      stores: this.#stores,
+      evictions: this.#evictions,
+      invalidations: this.#invalidations,
+    }
+  }
+
+  #evicted(): void {
+    this.#evictions++
+    publish(cacheChannel, () => ({ event: 'evict', cache: this.#name, count: 1 }))
   }
 
   /** A live entry for this key, if any. */
@@ -110,6 +158,8 @@ export class VerificationCache {
     if (!(ttlMs > 0)) return undefined
     const ttl = Math.ceil(ttlMs)
     const storedAt = this.#now()
+    this.#stores++
+    publish(cacheChannel, () => ({ event: 'store', cache: this.#name, ttlMs: ttl, valid: outcome.valid }))
     // lru-cache starts its own TTL clock after this read, so it never expires an entry sooner.
     this.#lru.set(key, { outcome, storedAt, expiresAt: storedAt + ttl }, { ttl })
     return storedAt + ttl
@@ -124,7 +174,11 @@ export class VerificationCache {
     const cached = this.get(key)
     if (cached) return Promise.resolve(cached)
     const pending = this.#inflight.get(key)
-    if (pending) return pending
+    if (pending) {
+      this.#joins++
+      publish(cacheChannel, () => ({ event: 'join', cache: this.#name }))
+      return pending
+    }
     const p = (async (): Promise<Lookup> => {
       try {
         const { outcome, ttlMs } = await compute()
@@ -150,6 +204,10 @@ export class VerificationCache {
       if (e.outcome.valid && matches(e.outcome.claims)) doomed.push(key)
     }
     for (const key of doomed) this.#lru.delete(key)
+    if (doomed.length > 0) {
+      this.#invalidations += doomed.length
+      publish(cacheChannel, () => ({ event: 'invalidate', cache: this.#name, count: doomed.length }))
+    }
     return doomed.length
   }
 

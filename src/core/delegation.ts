@@ -7,7 +7,7 @@
  * genuine chain each hop's recorded scope covers the next hop's, and the token's own scope is
  * covered by the last hop's. A chain that breaks this did not come from a conforming broker.
  */
-import { type GuardAccess, identityFor } from './adapter-state.js'
+import { type GuardAccess, identityFor, reportGuardDecision } from './adapter-state.js'
 import type { AgentIdentity, AgentWritClaims } from './claims.js'
 import { AgentAuthError } from './errors.js'
 import { scopeIsSubset } from './scope.js'
@@ -69,10 +69,13 @@ export function compileDelegationGuard(matchers: readonly DelegationRootMatcher[
         typeof m === 'string' ? m === root : m instanceof RegExp ? m.test(root) : m(root, agent),
       )
     if (!ok) {
-      throw new AgentAuthError('delegation_not_allowed', {
+      const refusal = new AgentAuthError('delegation_not_allowed', {
         reason: agent.delegated ? 'foreign_delegation_root' : 'not_delegated',
       })
+      reportGuardDecision(agent, 'requireDelegatedFrom', refusal)
+      throw refusal
     }
+    reportGuardDecision(agent, 'requireDelegatedFrom', undefined)
   }
   return Object.freeze({
     check,

@@ -14,6 +14,7 @@
  */
 import type { AuditClient, IssuedToken } from './audit-client.js'
 import { FeedCallError } from './audit-client.js'
+import { feedChannel, publish } from './diagnostics.js'
 
 /** Where the feed's bearer token comes from. */
 export type FeedTokenSource = string | (() => string | Promise<string>)
@@ -99,6 +100,18 @@ export function createFeedCredential(options: FeedCredentialOptions): FeedCreden
 
   /** Replace the credential: log in again with the secret, or renew the given token. */
   async function replace(): Promise<string> {
+    const kind = options.adminSecret !== undefined ? 'login' : 'renewal'
+    try {
+      const token = await obtain()
+      publish(feedChannel, () => ({ event: 'credential', kind, outcome: 'ok' }))
+      return token
+    } catch (err) {
+      publish(feedChannel, () => ({ event: 'credential', kind, outcome: 'error' }))
+      throw err
+    }
+  }
+
+  async function obtain(): Promise<string> {
     if (options.adminSecret !== undefined) {
       const issued = await client.adminAuth(options.adminSecret)
       renewals++

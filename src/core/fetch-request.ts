@@ -8,8 +8,8 @@
  */
 import { asRefusal } from './adapter-state.js'
 import type { AgentIdentity } from './claims.js'
-import { type AgentAuthError, problemResponse } from './errors.js'
-import type { AuthRequest, Verifier } from './verifier.js'
+import { type AgentAuthError, DEFAULT_REALM, problemResponse } from './errors.js'
+import { type AuthRequest, requestAuthenticator, type Verifier } from './verifier.js'
 
 /** What {@link authenticateFetchRequest} resolves with: never a rejection. */
 export type FetchAuthentication =
@@ -59,10 +59,11 @@ export async function authenticateFetchRequest(
   request: Request,
 ): Promise<FetchAuthentication> {
   try {
-    const agent = await verifier.authenticate(fetchAuthRequest(request))
+    const agent = await requestAuthenticator(verifier, 'fetch')(fetchAuthRequest(request))
     return { ok: true, agent }
   } catch (thrown) {
-    const error = asRefusal(thrown)
+    const realm = typeof verifier.options?.realm === 'string' ? verifier.options.realm : DEFAULT_REALM
+    const error = asRefusal(thrown).inRealm(realm)
     return { ok: false, error, response: refusalResponse(error, request) }
   }
 }

@@ -3,7 +3,7 @@
  * where each scope is a template filled from route params or a function of the request.
  * Compiled once at route definition; a malformed template throws there.
  */
-import { type GuardAccess, identityFor } from './adapter-state.js'
+import { type GuardAccess, identityFor, reportGuardDecision } from './adapter-state.js'
 import type { AgentIdentity } from './claims.js'
 import { AgentAuthError } from './errors.js'
 import { scopeCovers } from './scope.js'
@@ -110,14 +110,19 @@ export function compileScopeGuard<Req>(
     return out
   }
 
+  const guardName = mode === 'all' ? 'requireScope' : 'requireAnyScope'
+
   function checkPrepared(agent: AgentIdentity, filled: readonly string[], request: Req) {
     const needed = withComputed(filled, agent, request)
     if (!(mode === 'all' ? holdsAll(agent.scope, needed) : holdsAny(agent.scope, needed))) {
-      throw new AgentAuthError('insufficient_scope', {
+      const refusal = new AgentAuthError('insufficient_scope', {
         detail: `token lacks required scope: ${needed.join(mode === 'all' ? ' ' : ' or ')}`,
         requiredScope: needed,
       })
+      reportGuardDecision(agent, guardName, refusal, needed)
+      throw refusal
     }
+    reportGuardDecision(agent, guardName, undefined, needed)
   }
 
   function check(agent: AgentIdentity, params: Readonly<Record<string, unknown>>, request: Req) {

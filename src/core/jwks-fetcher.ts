@@ -20,7 +20,8 @@ import {
   jwksCache,
 } from 'jose'
 import { fetch as undiciFetch } from 'undici'
-import { isConnectionReset } from './broker-client.js'
+import { isConnectionReset, isTimeout } from './broker-client.js'
+import { keysChannel, ms, publish } from './diagnostics.js'
 import {
   candidateKeys,
   type KeyResolver,
@@ -68,12 +69,48 @@ async function readCapped(body: AsyncIterable<Uint8Array> | null, max: number): 
   return Buffer.concat(chunks)
 }
 
+/** How one JWKS fetch ended: the HTTP status when an answer came, and why it failed. */
+interface FetchReport {
+  readonly status: number | undefined
+  readonly reason: string | undefined
+  readonly durationMs: number
+}
+
 /**
  * A fetch for jose: undici + dispatcher when given, body size capped, aborted by `close()`. A
  * pooled keep-alive connection found closed (reset before any answer) is retried once at once,
- * within the same timeout: a JWKS GET has no side effects.
+ * within the same timeout: a JWKS GET has no side effects. Each fetch is reported to `report`.
  */
-function jwksFetch(dispatcher: ResolvedOptions['dispatcher'], closing: AbortSignal): FetchImplementation {
+function jwksFetch(
+  dispatcher: ResolvedOptions['dispatcher'],
+  closing: AbortSignal,
+  report: (r: FetchReport) => void,
+): FetchImplementation {
+  const fetchOnce = fetchJwks(dispatcher, closing)
+  return async (url, init) => {
+    const started = performance.now()
+    try {
+      const res = await fetchOnce(url, init)
+      const status = res.status
+      report({
+        status,
+        reason: status === 200 ? undefined : `status_${status}`,
+        durationMs: elapsed(started),
+      })
+      return res
+    } catch (err) {
+      const reason = isTimeout(err) ? 'timeout' : 'unreachable'
+      report({ status: undefined, reason, durationMs: elapsed(started) })
+      throw err
+    }
+  }
+}
+
+function elapsed(started: number): number {
+  return ms(performance.now() - started)
+}
+
+function fetchJwks(dispatcher: ResolvedOptions['dispatcher'], closing: AbortSignal): FetchImplementation {
   return async (url, init) => {
     const signal = AbortSignal.any([init.signal, closing])
     const get = () =>
@@ -102,17 +139,21 @@ function jwksFetch(dispatcher: ResolvedOptions['dispatcher'], closing: AbortSign
   }
 }
 
+/** Ed25519 signing keys in a set. */
+function ed25519Keys(jwks: JSONWebKeySet): number {
+  return jwks.keys.filter((k) => isUsableKey(k)).length
+}
+
+function isUsableKey(k: unknown): boolean {
+  if (typeof k !== 'object' || k === null) return false
+  const j = k as Record<string, unknown>
+  return j.kty === 'OKP' && j.crv === 'Ed25519' && typeof j.x === 'string' && (j.use ?? 'sig') === 'sig'
+}
+
 function hasUsableKey(jwks: unknown): boolean {
   if (typeof jwks !== 'object' || jwks === null) return false
   const keys = (jwks as { keys?: unknown }).keys
-  return (
-    Array.isArray(keys) &&
-    keys.some((k: unknown) => {
-      if (typeof k !== 'object' || k === null) return false
-      const j = k as Record<string, unknown>
-      return j.kty === 'OKP' && j.crv === 'Ed25519' && typeof j.x === 'string' && (j.use ?? 'sig') === 'sig'
-    })
-  )
+  return Array.isArray(keys) && keys.some(isUsableKey)
 }
 
 /**
@@ -129,11 +170,29 @@ export function createJwksFetcher(url: URL, o: ResolvedOptions, tuning: JwksFetc
   const closing = new AbortController()
   // jose writes `uat` (ms, Date.now) and `jwks` here after every *successful* fetch.
   const store: { uat?: number; jwks?: JSONWebKeySet } = {}
+  const shownUrl = `${url.origin}${url.pathname}`
+  let fetches = 0
+  let failures = 0
+  /** Why the last fetch failed at the HTTP level (`undefined` when it got a 200). */
+  let lastFetchFailure: string | undefined
+  let lastFailure: string | undefined
+  const reportFetch = (r: FetchReport): void => {
+    fetches++
+    lastFetchFailure = r.reason
+    publish(keysChannel, () => ({
+      event: 'fetch',
+      url: shownUrl,
+      outcome: r.reason === undefined ? 'ok' : 'error',
+      status: r.status,
+      durationMs: r.durationMs,
+      ...(r.reason === undefined ? {} : { reason: r.reason }),
+    }))
+  }
   const remote = createRemoteJWKSet(url, {
     timeoutDuration: o.timeoutMs,
     cooldownDuration: o.jwksCooldownMs,
     cacheMaxAge: o.jwksMaxAgeMs,
-    [customFetch]: jwksFetch(o.dispatcher, closing.signal),
+    [customFetch]: jwksFetch(o.dispatcher, closing.signal, reportFetch),
     [jwksCache]: store as JWKSCacheInput,
   })
   const staleLimitMs = o.jwksMaxAgeMs + (tuning.staleIfErrorMs ?? DEFAULT_STALE_IF_ERROR_MS)
@@ -158,6 +217,11 @@ export function createJwksFetcher(url: URL, o: ResolvedOptions, tuning: JwksFetc
 
   const fromLastGood = async (selector: KeySelector, cause: unknown): Promise<CryptoKey[]> => {
     const set = lastGoodSet()
+    publish(keysChannel, () => ({
+      event: 'stale',
+      reason: lastFailure ?? 'jwks_unavailable',
+      available: set !== undefined,
+    }))
     if (set === undefined) throw keySourceUnavailable(o, 'jwks_unavailable', cause)
     try {
       return await candidateKeys(set, selector)
@@ -179,6 +243,7 @@ export function createJwksFetcher(url: URL, o: ResolvedOptions, tuning: JwksFetc
       try {
         const keys = await candidateKeys(remote, selector)
         failedAt = undefined
+        lastFailure = undefined
         return keys
       } catch (err) {
         if (closed) throw keySourceUnavailable(o, 'closed', err)
@@ -192,8 +257,37 @@ export function createJwksFetcher(url: URL, o: ResolvedOptions, tuning: JwksFetc
         // Fetch failed, timed out, answered non-200, non-JSON, a malformed set, or an unusable key.
         failedAt = Date.now()
         lastCause = err
+        failures++
+        lastFailure = lastFetchFailure ?? 'bad_jwks'
         return fromLastGood(selector, err)
       }
+    },
+    stats() {
+      const keys = store.jwks === undefined ? null : ed25519Keys(store.jwks)
+      const ageMs = store.uat === undefined ? null : Math.max(0, Date.now() - store.uat)
+      return { source: 'jwks-uri', keys, fetches, failures, ageMs, lastFailure }
+    },
+    async ready() {
+      if (closed) return { ok: false, keys: null, reason: 'closed' }
+      const backingOff = failedAt !== undefined && Date.now() - failedAt < backoffMs
+      if (!backingOff && (store.jwks === undefined || !remote.fresh)) {
+        try {
+          await remote.reload()
+          failedAt = undefined
+          lastFailure = undefined
+        } catch (err) {
+          failedAt = Date.now()
+          lastCause = err
+          failures++
+          lastFailure = lastFetchFailure ?? 'bad_jwks'
+        }
+      }
+      const fresh = failedAt === undefined && store.jwks !== undefined && hasUsableKey(store.jwks)
+      const keys = store.jwks === undefined ? null : ed25519Keys(store.jwks)
+      if (fresh) return { ok: true, keys }
+      if (lastGoodSet() !== undefined && store.jwks !== undefined && hasUsableKey(store.jwks))
+        return { ok: true, keys, stale: true }
+      return { ok: false, keys, reason: lastFailure ?? 'jwks_no_usable_key' }
     },
     close() {
       if (closed) return

@@ -40,8 +40,40 @@ export interface KeySource {
    * source cannot currently provide a usable key.
    */
   keysFor(selector: KeySelector): Promise<readonly CryptoKey[]>
+  /** Counters and state, for `verifier.stats().keys`. */
+  stats(): KeySourceStats
+  /**
+   * Whether the source can provide a usable key now: a JWKS URL is fetched when no set was read
+   * yet (or the last one is too old); pinned keys always can (until closed).
+   */
+  ready(): Promise<KeysReadiness>
   /** Abort in-flight JWKS fetches and refuse further lookups (503). Idempotent. */
   close(): void
+}
+
+/** What a key source reports (in `verifier.stats().keys`). */
+export interface KeySourceStats {
+  /** What the source was built from. */
+  readonly source: KeySourceKind
+  /** Ed25519 keys in the current set (`null` before a JWKS was read). */
+  readonly keys: number | null
+  /** JWKS fetches made, and those that failed (transport, status, an unusable set). */
+  readonly fetches: number
+  readonly failures: number
+  /** Time since the current set was fetched, ms (`null` for pinned keys or before the first fetch). */
+  readonly ageMs: number | null
+  /** Why the last fetch failed, until one succeeds again. */
+  readonly lastFailure: string | undefined
+}
+
+/** The keys' part of `verifier.ready()`. */
+export interface KeysReadiness {
+  readonly ok: boolean
+  readonly keys: number | null
+  /** Why not, when not `ok`. */
+  readonly reason?: string
+  /** `true` while the JWKS URL fails and the last good set is used. */
+  readonly stale?: boolean
 }
 
 /** A jose key set (`createLocalJWKSet`, `createRemoteJWKSet`): the one key for a header. */

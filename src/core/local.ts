@@ -69,14 +69,20 @@ function nodeKeyOf(key: CryptoKey): KeyObject | null {
  *
  * @throws TypeError naming `publicKey` when the pinned key is unusable.
  */
-export function createLocalStrategy(options: ResolvedOptions): ShapedStrategy {
+/** The local strategy, with its cache and key source exposed for stats and readiness. */
+export interface LocalStrategy extends ShapedStrategy {
+  readonly cache: VerificationCache
+  readonly keys: KeySource
+}
+
+export function createLocalStrategy(options: ResolvedOptions): LocalStrategy {
   // resolveOptions lets exactly one of the two key options through in local and hybrid mode.
   const keys: KeySource =
     options.jwksUri !== undefined
       ? createJwksFetcher(options.jwksUri, options)
       : createPinnedKeySource(options.publicKey, options)
   const readShape = createTokenShapeReader(options)
-  const cache = new VerificationCache({ max: options.cacheMaxEntries, now: options.now })
+  const cache = new VerificationCache({ name: 'local', max: options.cacheMaxEntries, now: options.now })
   const tolerance = options.clockToleranceSeconds
   let closed = false
 
@@ -133,6 +139,8 @@ export function createLocalStrategy(options: ResolvedOptions): ShapedStrategy {
   }
 
   return {
+    cache,
+    keys,
     peek(key: string): VerifiedToken | undefined {
       if (closed) throw closedError()
       const lookup = cache.get(key)

@@ -161,6 +161,14 @@ export function createPinnedKeySource(
         throw keySourceUnavailable(options, 'key_import_failed', err)
       }
     },
+    stats() {
+      const keys = pinned.jwks.keys.length
+      return { source: pinned.kind, keys, fetches: 0, failures: 0, ageMs: null, lastFailure: undefined }
+    },
+    async ready() {
+      const keys = pinned.jwks.keys.length
+      return closed ? { ok: false, keys, reason: 'closed' } : { ok: true, keys }
+    },
     close() {
       closed = true
     },

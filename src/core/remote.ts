@@ -14,7 +14,7 @@
  */
 
 import { LRUCache } from 'lru-cache'
-import { type BrokerClient, createBrokerClient } from './broker-client.js'
+import { type BrokerClient, type BrokerStats, createBrokerClient } from './broker-client.js'
 import { tokenKey, VerificationCache } from './cache.js'
 import { type AgentWritClaims, sameClaims } from './claims.js'
 import { AgentAuthError } from './errors.js'
@@ -27,6 +27,10 @@ export interface RemoteStrategy extends ShapedStrategy {
   readonly cache: VerificationCache
   /** Number of validate calls this strategy made to the broker (circuit-breaker refusals are not calls). */
   readonly brokerCalls: number
+  /** The broker client's counters, breaker and latency. */
+  brokerStats(): BrokerStats
+  /** The broker's base URL (for the readiness check). */
+  readonly broker: URL
 }
 
 export function createRemoteStrategy(
@@ -47,6 +51,7 @@ export function createRemoteStrategy(
   maxAnswerAgeMs?: () => number,
 ): RemoteStrategy {
   const cache = new VerificationCache({
+    name: 'remote',
     max: options.cacheMaxEntries,
     now: options.now,
     maxAgeMs: maxAnswerAgeMs,
@@ -94,6 +99,8 @@ export function createRemoteStrategy(
     get brokerCalls() {
       return client.calls
     },
+    brokerStats: () => client.stats(),
+    broker: options.broker!,
     peek(key: string): VerifiedToken | undefined {
       const lookup = cache.get(key)
       if (lookup === undefined) return undefined

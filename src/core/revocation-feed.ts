@@ -20,6 +20,7 @@ import type { Dispatcher } from 'undici'
 import { type AuditClient, createAuditClient, FeedCallError } from './audit-client.js'
 import { type AuditEventFields, FEED_EVENT_TYPES, type FeedEventType, feedUpdateOf } from './audit-events.js'
 import type { AgentWritClaims } from './claims.js'
+import { feedChannel, ms, publish } from './diagnostics.js'
 import { createFeedCredential, type FeedTokenSource } from './feed-credential.js'
 import { type PredicateCounts, RevocationPredicates } from './revocation-predicates.js'
 
@@ -188,23 +189,49 @@ export function createRevocationFeed(
 
   async function poll(): Promise<void> {
     const started = now()
+    const timer = performance.now()
+    const before = { revocations, releases, renewals }
+    let failure: string | undefined
+    try {
+      failure = await pollOnce(started)
+    } finally {
+      publish(feedChannel, () => ({
+        event: 'poll',
+        outcome: failure === undefined ? 'ok' : 'error',
+        reason: failure,
+        durationMs: ms(performance.now() - timer),
+        lagMs: lastGood === undefined ? null : Math.max(0, now() - lastGood),
+        synced: isSynced,
+        applied: {
+          revocations: revocations - before.revocations,
+          releases: releases - before.releases,
+          renewals: renewals - before.renewals,
+        },
+      }))
+    }
+  }
+
+  /** One poll; the reason it failed, `undefined` when it succeeded. */
+  async function pollOnce(started: number): Promise<string | undefined> {
     let bearer: string | undefined
     try {
       const token = await credential.bearer()
       bearer = token
       const reads = await Promise.all(FEED_EVENT_TYPES.map((type) => readNew(token, type)))
-      if (closed) return
+      if (closed) return 'closed'
       if (!apply(reads)) throw new FeedCallError('unreadable_event', 200)
       lastGood = started
       lastFailure = undefined
       polls++
       isSynced = true
       markSynced()
+      return undefined
     } catch (err) {
       failedPolls++
       const e = err instanceof FeedCallError ? err : new FeedCallError('unexpected_error')
       lastFailure = e.reason
       if (bearer !== undefined && (e.status === 401 || e.status === 403)) credential.refused(bearer)
+      return e.reason
     }
   }
 

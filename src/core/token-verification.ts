@@ -5,16 +5,33 @@
  * (verifier.ts) adds extraction, the per-connection memo and the public API.
  */
 import { createAcceptance } from './acceptance.js'
+import type { BrokerStats } from './broker-client.js'
+import type { CacheStats } from './cache.js'
 import { type AgentIdentity, type AgentWritClaims, type IdentityBase, identityFrom } from './claims.js'
 import type { ConnectionMemo } from './connection-memo.js'
+import { cacheChannel, ms, publish } from './diagnostics.js'
 import { AgentAuthError } from './errors.js'
 import { createHybridStrategy } from './hybrid.js'
-import { createLocalStrategy } from './local.js'
+import type { KeySourceStats } from './key-source.js'
+import { createLocalStrategy, type LocalStrategy } from './local.js'
 import type { ResolvedOptions } from './options.js'
+import { createReadinessCheck, type Readiness } from './readiness.js'
 import { createRemoteStrategy, type RemoteStrategy } from './remote.js'
 import { createRevocationFeed, type RevocationFeed, type RevocationFeedStats } from './revocation-feed.js'
 import type { VerifiedToken } from './strategy.js'
 import { createTokenShapeReader, type ShapedStrategy } from './token-shape.js'
+import type { VerificationCounters } from './verification-counters.js'
+
+/** The parts' counters, for `verifier.stats()`. */
+export interface PartsStats {
+  readonly brokerCalls: number
+  readonly cacheEntries: number
+  /** The broker answers' cache (remote, hybrid) and the signature checks' cache (local, hybrid). */
+  readonly caches: { readonly remote?: CacheStats; readonly local?: CacheStats }
+  readonly broker?: BrokerStats
+  readonly keys?: KeySourceStats
+  readonly revocationFeed?: RevocationFeedStats
+}
 
 /** What {@link createTokenVerification} gives the verifier. */
 export interface TokenVerification {
@@ -37,12 +54,17 @@ export interface TokenVerification {
   rememberedBase(memo: ConnectionMemo, now: number): IdentityBase | undefined
   /** The revocation feed's generation (0 without a feed): memos record it. */
   generation(): number
-  /** Broker calls, cache size and the feed's state. */
-  stats(): { brokerCalls: number; cacheEntries: number; revocationFeed?: RevocationFeedStats }
+  /** The counters of the broker client, the caches, the key source and the feed. */
+  stats(): PartsStats
+  /** Broker reachable, keys loaded, feed current (see readiness.ts). */
+  ready(): Promise<Readiness>
   close(): Promise<void>
 }
 
-export function createTokenVerification(options: ResolvedOptions): TokenVerification {
+export function createTokenVerification(
+  options: ResolvedOptions,
+  counters: VerificationCounters,
+): TokenVerification {
   /** The revocation feed, when configured (created below, once the strategies exist). */
   let feed: RevocationFeed | undefined
   const { remote, local, strategy } = createStrategies(options, () => feed)
@@ -87,6 +109,17 @@ export function createTokenVerification(options: ResolvedOptions): TokenVerifica
    * strategy is handed what was read, so nothing is decoded twice.
    */
   async function verifyJws(token: string, key: string, owner?: object): Promise<AgentIdentity> {
+    counters.misses++
+    publish(cacheChannel, () => ({ event: 'miss', mode: options.mode }))
+    const started = performance.now()
+    try {
+      return await verifyUncached(token, key, owner)
+    } finally {
+      counters.latency.record(ms(performance.now() - started))
+    }
+  }
+
+  async function verifyUncached(token: string, key: string, owner?: object): Promise<AgentIdentity> {
     let verified: VerifiedToken
     /** The feed's generation before asking: a change while the broker was asked may concern the answer. */
     const generation = feed?.generation
@@ -149,9 +182,19 @@ export function createTokenVerification(options: ResolvedOptions): TokenVerifica
     rememberedBase,
     generation: () => feed?.generation ?? 0,
     stats() {
-      const counters = { brokerCalls: remote?.brokerCalls ?? 0, cacheEntries: remote?.cache.size ?? 0 }
-      return feed === undefined ? counters : { ...counters, revocationFeed: feed.stats() }
+      return {
+        brokerCalls: remote?.brokerCalls ?? 0,
+        cacheEntries: remote?.cache.size ?? 0,
+        caches: {
+          ...(remote === undefined ? {} : { remote: remote.cache.stats() }),
+          ...(local === undefined ? {} : { local: local.cache.stats() }),
+        },
+        ...(remote === undefined ? {} : { broker: remote.brokerStats() }),
+        ...(local === undefined ? {} : { keys: local.keys.stats() }),
+        ...(feed === undefined ? {} : { revocationFeed: feed.stats() }),
+      }
     },
+    ready: createReadinessCheck({ options, remote, local, feed: () => feed }),
     async close() {
       await feed?.close()
       await strategy.close()
@@ -167,7 +210,7 @@ export function createTokenVerification(options: ResolvedOptions): TokenVerifica
 function createStrategies(
   options: ResolvedOptions,
   feedOf: () => RevocationFeed | undefined,
-): { remote?: RemoteStrategy; local?: ShapedStrategy; strategy: ShapedStrategy } {
+): { remote?: RemoteStrategy; local?: LocalStrategy; strategy: ShapedStrategy } {
   const { mode } = options
   /** While the feed lags, broker answers older than its `laggingCacheTtlMs` are not used. */
   const answerAge =

@@ -67,6 +67,7 @@ export function mcpAuth(options: McpAuthInput): McpAuthMiddleware {
   }
   const binding: ExpressBinding = {
     ...expressBinding,
+    adapter: 'mcp',
     storeAgent(req, agent) {
       req.agent = agent
       req.auth = authInfoFor(agent, bearerOf(req))

@@ -20,7 +20,7 @@ import { setupAdapter } from '../core/adapter-setup.js'
 import { asRefusal } from '../core/adapter-state.js'
 import type { AgentAuthError } from '../core/errors.js'
 import type { AgentAuthOptions } from '../core/options.js'
-import type { Verifier } from '../core/verifier.js'
+import { tokenVerifierOf, type Verifier } from '../core/verifier.js'
 import { type AgentWritAuthInfo, authInfoFor } from './auth-info.js'
 
 /** The token verifier returned by {@link agentwritTokenVerifier}. */
@@ -45,13 +45,18 @@ export interface AgentWritTokenVerifier extends OAuthTokenVerifier {
 export function agentwritTokenVerifier(
   options: (AgentAuthOptions & { verifier?: Verifier }) | Verifier,
 ): AgentWritTokenVerifier {
-  const { verifier, owned, state } = setupAdapter(options, { escalateKeyword: 'throw', render: undefined })
+  const { verifier, owned, state } = setupAdapter(options, {
+    adapter: 'mcp',
+    escalateKeyword: 'throw',
+    render: undefined,
+  })
+  const verifyToken = tokenVerifierOf(verifier, 'mcp')
   return Object.freeze({
     verifier,
     async verifyAccessToken(token: string): Promise<AgentWritAuthInfo> {
       let agent: unknown
       try {
-        agent = await verifier.verifyToken(token)
+        agent = await verifyToken(token)
         return authInfoFor(state.accept(agent), token)
       } catch (err) {
         throw asOAuthError(asRefusal(err).inRealm(state.realm))

@@ -18,7 +18,7 @@ import { compileRoutePlan, type RoutePlan, type RouteRef } from './route-plan.js
  * Refusals are thrown as exceptions, never rendered by the adapter: no renderer, and `onError`
  * is refused before `setupAdapter` sees it.
  */
-const NEST_REFUSALS = { escalateKeyword: 'throw', render: undefined } as const
+const NEST_REFUSALS = { adapter: 'nest', escalateKeyword: 'throw', render: undefined } as const
 
 /** The error for a guard or `@Agent()` outside an HTTP route. */
 export function unsupportedContext(caller: string, type: string): AgentAuthError {

@@ -170,6 +170,7 @@ describe('express adapter', () => {
       authenticate: (req) => real.authenticate(req),
       verifyToken: (t) => real.verifyToken(t),
       stats: () => real.stats(),
+      ready: () => real.ready(),
       close: () => real.close(),
     }
     const app = express()

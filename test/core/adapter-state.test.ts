@@ -28,7 +28,8 @@ function handWritten(authenticate: Verifier['authenticate']): Verifier {
     options: { realm: 'r' } as Verifier['options'],
     authenticate,
     verifyToken: () => Promise.reject(new Error('unused')),
-    stats: () => ({ brokerCalls: 0, cacheEntries: 0 }),
+    stats: () => ({ brokerCalls: 0, cacheEntries: 0 }) as ReturnType<Verifier['stats']>,
+    ready: async () => ({ ready: true, checks: {} }),
     close: async () => {},
   }
 }
