@@ -65,10 +65,11 @@ export function recordChannels(): ChannelRecorder {
   const handlers = Object.fromEntries(
     TRACE_EVENTS.map((event) => [
       event,
-      (message: unknown) =>
-        all.push({ channel: 'verify', event, message: snapshot(message), text: serialise(message) }),
+      (message: unknown) => {
+        all.push({ channel: 'verify', event, message: snapshot(message), text: serialise(message) })
+      },
     ]),
-  ) as Record<TraceEvent, (m: unknown) => void>
+  ) as unknown as Record<TraceEvent, (m: unknown) => void>
   trace.subscribe(handlers)
   const plain = PLAIN.map((key) => {
     const fn = (message: unknown) => {
