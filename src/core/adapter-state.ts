@@ -137,7 +137,7 @@ export function reportGuardDecision(
     jti: agent.jti,
     requestId: requestIdOfIdentity(agent),
     ...(requiredScope === undefined ? {} : { requiredScope }),
-    ...(refusal === undefined ? {} : { code: refusal.code, reason: refusal.reason }),
+    ...(refusal === undefined ? {} : { code: refusal.code, reason: refusal.reason, status: refusal.status }),
   }
   guardChannel.publish(message)
 }

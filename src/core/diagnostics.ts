@@ -83,8 +83,10 @@ export interface GuardMessage {
   readonly requestId: string | undefined
   /** The scopes asked for (filled from the route), for scope guards. */
   readonly requiredScope?: readonly string[]
+  /** The refusal's stable code, reason and HTTP status (403). */
   readonly code?: AgentAuthErrorCode
   readonly reason?: string | undefined
+  readonly status?: number
 }
 
 /** Messages of `agentwrit-verify:broker`. */
