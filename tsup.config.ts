@@ -9,6 +9,7 @@ export default defineConfig({
     hono: 'src/hono.ts',
     nest: 'src/nest.ts',
     mcp: 'src/mcp.ts',
+    redis: 'src/redis.ts',
     'testing/index': 'src/testing/index.ts',
     cli: 'src/cli.ts',
   },

@@ -31,6 +31,8 @@ export type {
   VerifyMessage,
 } from './core/diagnostics.js'
 export { DIAGNOSTICS_CHANNELS } from './core/diagnostics.js'
+export type { DiagnosticMessages, SettledVerifyMessage } from './core/diagnostics-subscribe.js'
+export { subscribeDiagnostics, subscribeVerifications } from './core/diagnostics-subscribe.js'
 export type {
   AgentAuthErrorCode,
   AgentAuthErrorOptions,

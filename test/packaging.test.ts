@@ -60,6 +60,7 @@ const EXPECTED: Record<string, string[]> = {
     'toolAgentOf',
     'AgentAuthError',
   ],
+  './redis': ['redisStore'],
   './testing': ['startDevBroker', 'publicJwkFromSigningKey'],
 }
 
@@ -124,8 +125,10 @@ describe('package exports', () => {
     const frameworks = ['express', 'koa', 'fastify', 'fastify-plugin', 'hono', '@hono/node-server']
     const nest = ['rxjs', 'reflect-metadata']
     const mcpSdk = '@modelcontextprotocol/sdk'
+    const redisClients = ['redis', 'ioredis', '@redis/client']
     const isFramework = (name: string) =>
       frameworks.includes(name) ||
+      redisClients.includes(name) ||
       nest.includes(name) ||
       name.startsWith('@nestjs/') ||
       name === mcpSdk ||

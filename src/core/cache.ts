@@ -19,6 +19,8 @@ import { cacheChannel, publish } from './diagnostics.js'
 export interface Computed {
   readonly outcome: BrokerVerdict
   readonly ttlMs: number
+  /** The outcome came from a cache level shared by replicas, not from a computation now. */
+  readonly shared?: boolean
 }
 
 interface Entry {
@@ -33,6 +35,8 @@ export interface Lookup {
   readonly outcome: BrokerVerdict
   /** `true` when served from the cache (including joining an in-flight computation: `false`). */
   readonly hit: boolean
+  /** The computation found the outcome in a cache level shared by replicas. */
+  readonly shared?: boolean
   readonly ageMs: number
   /**
    * When the cached answer expires (ms, the cache's clock; exclusive): `undefined` when the answer
@@ -181,9 +185,9 @@ export class VerificationCache {
     }
     const p = (async (): Promise<Lookup> => {
       try {
-        const { outcome, ttlMs } = await compute()
+        const { outcome, ttlMs, shared } = await compute()
         const expiresAt = this.set(key, outcome, ttlMs)
-        return { outcome, hit: false, ageMs: 0, expiresAt }
+        return { outcome, hit: false, ageMs: 0, expiresAt, ...(shared ? { shared } : {}) }
       } finally {
         this.#inflight.delete(key)
       }

@@ -9,6 +9,7 @@ import { DEFAULT_REALM, DEFAULT_RETRY_AFTER_SECONDS } from './errors.js'
 import { type RevocationFeedOptions, resolveFeedOptions } from './feed-options.js'
 import { bool, fail, httpUrl, intIn, nonEmptyString } from './option-checks.js'
 import type { ResolvedFeedOptions } from './revocation-feed.js'
+import type { SharedCache } from './shared-cache.js'
 
 /** Verification mode. */
 export type VerificationMode = 'remote' | 'local' | 'hybrid'
@@ -130,6 +131,15 @@ export interface AgentAuthOptions {
    */
   revocationFeed?: RevocationFeedOptions
 
+  /**
+   * A cache level shared by the replicas of a service, below this process's own cache (remote and
+   * hybrid modes): `redisStore({ client, secret })` from `agentwrit-verify/redis`. The fleet then
+   * asks the broker once per token per `cacheTtlMs`, and with `revocationFeed` one replica polls
+   * the audit log for all. Every shared answer is checked as the broker's is (claims exactly the
+   * token's, the feed's predicates), and the warm path never waits for it. Default: none.
+   */
+  sharedCache?: SharedCache
+
   /** undici dispatcher for broker and JWKS requests. Default: a keep-alive pool owned by the verifier. */
   dispatcher?: Dispatcher
   /** Clock in milliseconds since the epoch. Default `Date.now`. Inject for tests. */
@@ -163,6 +173,7 @@ export interface ResolvedOptions {
   readonly jwksCooldownMs: number
   readonly jwksMaxAgeMs: number
   readonly revocationFeed: ResolvedFeedOptions | undefined
+  readonly sharedCache: SharedCache | undefined
   readonly dispatcher: Dispatcher | undefined
   readonly now: () => number
 }
@@ -211,6 +222,7 @@ const KNOWN = new Set<string>([
   'jwksCooldownMs',
   'jwksMaxAgeMs',
   'revocationFeed',
+  'sharedCache',
   'dispatcher',
   'now',
 ])
@@ -286,6 +298,7 @@ export function resolveOptions(input: AgentAuthOptions | undefined): ResolvedOpt
   ) {
     fail('dispatcher', 'an undici Dispatcher', dispatcher)
   }
+  const sharedCache = sharedCacheOption(input.sharedCache, mode)
   return Object.freeze({
     mode,
     broker,
@@ -351,7 +364,27 @@ export function resolveOptions(input: AgentAuthOptions | undefined): ResolvedOpt
     jwksCooldownMs: intIn('jwksCooldownMs', input.jwksCooldownMs, DEFAULTS.jwksCooldownMs, 0, DAY_MS),
     jwksMaxAgeMs: intIn('jwksMaxAgeMs', input.jwksMaxAgeMs, DEFAULTS.jwksMaxAgeMs, 1_000, 7 * DAY_MS),
     revocationFeed: resolveFeedOptions(input.revocationFeed, broker),
+    sharedCache,
     dispatcher,
     now: input.now ?? Date.now,
   })
+}
+
+/** `sharedCache`: a {@link SharedCache} (e.g. `redisStore()`), only where a broker is asked. */
+function sharedCacheOption(value: unknown, mode: VerificationMode): SharedCache | undefined {
+  if (value === undefined) return undefined
+  const v = value as Partial<SharedCache> | null
+  if (
+    typeof v !== 'object' ||
+    v === null ||
+    typeof v.resolve !== 'function' ||
+    typeof v.discard !== 'function' ||
+    typeof v.stats !== 'function' ||
+    typeof v.close !== 'function'
+  ) {
+    fail('sharedCache', 'a shared cache such as redisStore() from agentwrit-verify/redis', value)
+  }
+  if (mode === 'local')
+    fail('sharedCache', 'used with a broker (remote or hybrid mode), not in local mode', 'local')
+  return v as SharedCache
 }

@@ -14,11 +14,17 @@
  */
 
 import { LRUCache } from 'lru-cache'
-import { type BrokerClient, type BrokerStats, createBrokerClient } from './broker-client.js'
+import {
+  type BrokerClient,
+  type BrokerStats,
+  type BrokerVerdict,
+  createBrokerClient,
+} from './broker-client.js'
 import { tokenKey, VerificationCache } from './cache.js'
 import { type AgentWritClaims, sameClaims } from './claims.js'
 import { AgentAuthError } from './errors.js'
 import type { ResolvedOptions } from './options.js'
+import type { SharedCache } from './shared-cache.js'
 import { type VerifiedToken, verifiedTokenFor } from './strategy.js'
 import { readTokenClaims, type ShapedStrategy, type TokenShape } from './token-shape.js'
 
@@ -49,6 +55,11 @@ export function createRemoteStrategy(
    * bound beyond `cacheTtlMs`. The revocation feed shortens it while it lags.
    */
   maxAnswerAgeMs?: () => number,
+  /**
+   * Ask the broker directly, not the shared cache, for these claims (the revocation feed saw the
+   * subject renew lately: a shared answer may be for the dead predecessor).
+   */
+  skipShared?: (claims: AgentWritClaims) => boolean,
 ): RemoteStrategy {
   const cache = new VerificationCache({
     name: 'remote',
@@ -75,13 +86,10 @@ export function createRemoteStrategy(
     return new AgentAuthError('invalid_token', { reason })
   }
 
-  async function ask(token: string, shape: TokenShape | undefined) {
-    // Before the call: a token whose own payload the broker never issues is refused here (401).
-    // The verifier hands the shape over (header checked too); used alone, the strategy reads the
-    // claims itself.
-    const claims: AgentWritClaims = shape?.claims ?? readTokenClaims(token)
+  /** The broker's answer for a token, checked against the token's own claims. */
+  async function askBroker(token: string, claims: AgentWritClaims) {
     const verdict = await client.validate(token)
-    if (!verdict.valid) return { outcome: verdict, ttlMs: options.negativeCacheTtlMs }
+    if (!verdict.valid) return { verdict, ttlMs: options.negativeCacheTtlMs }
     if (!sameClaims(claims, verdict.claims)) {
       // The broker answered about another token, or not with the claims the token carries (a proxy
       // mix-up, a buggy broker): unusable, never cached (a rejected computation is not stored).
@@ -91,7 +99,35 @@ export function createRemoteStrategy(
       })
     }
     const untilExpiry = verdict.claims.exp * 1000 - options.now()
-    return { outcome: verdict, ttlMs: Math.min(options.cacheTtlMs, untilExpiry) }
+    return { verdict, ttlMs: Math.min(options.cacheTtlMs, untilExpiry) }
+  }
+
+  /**
+   * A shared answer (another replica's) is used only when it says exactly what the broker would
+   * for this token: a refusal, or the token's own claims; anything else is dropped and the broker
+   * asked.
+   */
+  async function askFleet(token: string, key: string, claims: AgentWritClaims, shared: SharedCache) {
+    const found = await shared.resolve(key, () => askBroker(token, claims))
+    if (found.source === 'broker') return found
+    if (!found.verdict.valid || sameClaims(claims, found.verdict.claims)) return { ...found, shared: true }
+    shared.discard(key)
+    return askBroker(token, claims)
+  }
+
+  async function ask(token: string, key: string, shape: TokenShape | undefined) {
+    // Before the call: a token whose own payload the broker never issues is refused here (401).
+    // The verifier hands the shape over (header checked too); used alone, the strategy reads the
+    // claims itself.
+    const claims: AgentWritClaims = shape?.claims ?? readTokenClaims(token)
+    const shared = options.sharedCache
+    const found: { verdict: BrokerVerdict; ttlMs: number; shared?: boolean } =
+      shared === undefined || skipShared?.(claims) === true
+        ? await askBroker(token, claims)
+        : await askFleet(token, key, claims, shared)
+    const { verdict, ttlMs } = found
+    const untilExpiry = verdict.valid ? verdict.claims.exp * 1000 - options.now() : ttlMs
+    return { outcome: verdict, ttlMs: Math.min(ttlMs, untilExpiry), shared: found.shared === true }
   }
 
   return {
@@ -112,7 +148,7 @@ export function createRemoteStrategy(
       if (recent !== undefined) throw recent
       let lookup: Awaited<ReturnType<typeof cache.run>>
       try {
-        lookup = await cache.run(key, () => ask(token, shape))
+        lookup = await cache.run(key, () => ask(token, key, shape))
       } catch (err) {
         // A circuit-breaker refusal costs nothing and ends with the breaker: not remembered.
         if (err instanceof AgentAuthError && err.status === 503 && err.reason !== 'circuit_open')

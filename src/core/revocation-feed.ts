@@ -16,13 +16,21 @@
  *   While the last good poll started within `maxLagMs` the feed is current; otherwise
  *   {@link RevocationFeed.maxCacheAgeMs} bounds the age of a cached answer to `laggingCacheTtlMs`.
  */
+import { LRUCache } from 'lru-cache'
 import type { Dispatcher } from 'undici'
 import { type AuditClient, createAuditClient, FeedCallError } from './audit-client.js'
-import { type AuditEventFields, FEED_EVENT_TYPES, type FeedEventType, feedUpdateOf } from './audit-events.js'
+import {
+  type AuditEventFields,
+  FEED_EVENT_TYPES,
+  type FeedEventType,
+  type FeedUpdate,
+  feedUpdateOf,
+} from './audit-events.js'
 import type { AgentWritClaims } from './claims.js'
 import { feedChannel, ms, publish } from './diagnostics.js'
 import { createFeedCredential, type FeedTokenSource } from './feed-credential.js'
 import { type PredicateCounts, RevocationPredicates } from './revocation-predicates.js'
+import type { FeedLink, PollListener, RevocationFanout } from './shared-cache.js'
 
 /** The feed's settings after validation (see `revocationFeed` in the options). */
 export interface ResolvedFeedOptions {
@@ -62,6 +70,8 @@ export interface RevocationFeed {
   readonly generation: number
   /** Whether the broker revoked or released a token with these claims, as far as the feed knows. */
   revokes(claims: AgentWritClaims): boolean
+  /** When (ms, the feed's clock) the feed last learned that `subject` renewed a token; `undefined` if not lately. */
+  renewedAt(subject: string): number | undefined
   /** How old a cached broker answer may be now: unbounded while current, `laggingCacheTtlMs` otherwise. */
   maxCacheAgeMs(now: number): number
   /** Resolves once the history has been read, or after `timeoutMs`, whichever is first. */
@@ -79,6 +89,11 @@ export interface RevocationFeedDeps {
   readonly onChange: (matches: (claims: AgentWritClaims) => boolean) => void
   /** Injected client (tests). */
   readonly client?: AuditClient
+  /**
+   * Share the feed with the other replicas (the shared cache's fan-out): one replica polls and
+   * publishes, the others apply what it read and poll only when they cannot hear it.
+   */
+  readonly fanout?: RevocationFanout | undefined
 }
 
 /** New events of one type and the cursor after them. */
@@ -104,6 +119,8 @@ export function createRevocationFeed(
     timeoutMs: deps.timeoutMs,
   })
   const predicates = new RevocationPredicates()
+  /** Subjects seen renewing, and when (bounded: only recent renewals matter, see `renewedAt`). */
+  const renewedAt = new LRUCache<string, number>({ max: 10_000 })
   const cursors: Record<FeedEventType, number | undefined> = {
     token_revoked: 0,
     token_released: 0,
@@ -153,17 +170,24 @@ export function createRevocationFeed(
     return { type, events, cursor: offset }
   }
 
-  /** Apply what a poll read; `false` when an event could not be used (the poll then fails). */
-  function apply(reads: readonly TypeRead[]): boolean {
-    const updates = reads.flatMap((r) => r.events.map(feedUpdateOf))
-    if (updates.some((u) => u === null)) return false
+  /** Apply what a poll read; `null` when an event could not be used (the poll then fails). */
+  function apply(reads: readonly TypeRead[]): FeedUpdate[] | null {
+    const read = reads.flatMap((r) => r.events.map(feedUpdateOf))
+    if (read.some((u) => u === null)) return null
+    const updates = read as FeedUpdate[]
     // The history's renewals are skipped (they name no predecessor), but an answer cached before
     // this first complete read may be for a token renewed since: the first sync drops them all.
     const firstSync = cursors.token_renewed === undefined
+    for (const r of reads) cursors[r.type] = r.cursor
+    applyUpdates(updates, firstSync)
+    return updates
+  }
+
+  /** Add updates to the predicates and drop the cached answers that lost trust. */
+  function applyUpdates(updates: readonly FeedUpdate[], firstSync: boolean): void {
     let changed = false
     const renewed = new Set<string>()
     for (const u of updates) {
-      if (u === null) continue
       if (u.kind === 'revoked') {
         revocations++
         changed = predicates.add(u.level, u.target) || changed
@@ -173,10 +197,10 @@ export function createRevocationFeed(
       } else {
         renewals++
         renewed.add(u.subject)
+        renewedAt.set(u.subject, now())
         changed = true
       }
     }
-    for (const r of reads) cursors[r.type] = r.cursor
     if (firstSync) {
       generation++
       deps.onChange(() => true)
@@ -184,7 +208,6 @@ export function createRevocationFeed(
       generation++
       deps.onChange((claims) => predicates.revokes(claims) || renewed.has(claims.sub))
     }
-    return true
   }
 
   async function poll(): Promise<void> {
@@ -219,12 +242,14 @@ export function createRevocationFeed(
       bearer = token
       const reads = await Promise.all(FEED_EVENT_TYPES.map((type) => readNew(token, type)))
       if (closed) return 'closed'
-      if (!apply(reads)) throw new FeedCallError('unreadable_event', 200)
-      lastGood = started
+      const applied = apply(reads)
+      if (applied === null) throw new FeedCallError('unreadable_event', 200)
+      lastGood = Math.max(lastGood ?? started, started)
       lastFailure = undefined
       polls++
       isSynced = true
       markSynced()
+      published?.(applied, Math.max(0, now() - started))
       return undefined
     } catch (err) {
       failedPolls++
@@ -235,27 +260,63 @@ export function createRevocationFeed(
     }
   }
 
+  /** Polls run one at a time (the loop's and {@link FeedLink.pollNow}'s). */
+  let chain: Promise<void> = Promise.resolve()
+  function pollExclusive(): Promise<void> {
+    const p = chain.then(poll)
+    chain = p.catch(() => {})
+    return p
+  }
+
+  /** `false` while another replica polls for the fleet (fan-out). */
+  let polling = true
+
   function schedule(delayMs: number): void {
-    if (closed) return
+    if (closed || !polling) return
     timer = setTimeout(run, Math.max(0, delayMs))
     timer.unref()
   }
 
   function run(): void {
+    timer = undefined
+    if (closed || !polling) return
     const started = now()
-    inFlight = poll().finally(() => {
+    inFlight = pollExclusive().finally(() => {
       inFlight = undefined
       schedule(started + settings.pollIntervalMs - now())
     })
   }
 
+  const link: FeedLink = {
+    ingest(updates, ageMs) {
+      if (closed) return
+      applyUpdates(updates, false)
+      lastGood = Math.max(lastGood ?? 0, now() - Math.max(0, ageMs))
+    },
+    setPolling(on) {
+      if (on === polling || closed) return
+      polling = on
+      if (!on && timer !== undefined) {
+        clearTimeout(timer)
+        timer = undefined
+      }
+      if (on && timer === undefined && inFlight === undefined) run()
+    },
+    pollNow: () => (closed ? Promise.resolve() : pollExclusive()),
+    pollIntervalMs: settings.pollIntervalMs,
+    maxLagMs: settings.maxLagMs,
+  }
+
   run()
+  /** Called after each good poll of our own: the fan-out publishes it to the other replicas. */
+  const published: PollListener | undefined = deps.fanout?.attach(link)
 
   return {
     get generation() {
       return generation
     },
     revokes: (claims) => predicates.revokes(claims),
+    renewedAt: (subject) => renewedAt.get(subject),
     maxCacheAgeMs(at) {
       return lastGood !== undefined && at - lastGood <= settings.maxLagMs
         ? Number.POSITIVE_INFINITY
@@ -289,8 +350,10 @@ export function createRevocationFeed(
     async close() {
       closed = true
       if (timer !== undefined) clearTimeout(timer)
+      await deps.fanout?.detach()
       await client.close()
       await inFlight
+      await chain
     },
   }
 }

@@ -21,7 +21,7 @@ export interface VerifiedToken {
 
 /**
  * The verified token of a positive cache lookup for `claims`: its `source` is `cache` when the
- * answer was served from the cache, `sourceIfComputed` (`broker` or `local`) when it was just
+ * answer was served from a cache (this process's or the replicas' shared one), `sourceIfComputed` (`broker` or `local`) when it was just
  * computed; its age and reuse bound come from the lookup.
  */
 export function verifiedTokenFor(
@@ -31,7 +31,7 @@ export function verifiedTokenFor(
 ): VerifiedToken {
   return {
     claims,
-    source: lookup.hit ? 'cache' : sourceIfComputed,
+    source: lookup.hit || lookup.shared === true ? 'cache' : sourceIfComputed,
     cacheAgeMs: lookup.ageMs,
     reusableUntil: lookup.expiresAt,
   }

@@ -80,6 +80,8 @@ export function createTokenVerification(
       dispatcher: options.dispatcher,
       // Cached answers that lost trust are dropped at once, in every mode.
       onChange: (matches) => strategy.evictWhere?.(matches),
+      // With a shared cache that fans out, one replica polls the audit log for the fleet.
+      fanout: options.sharedCache?.revocations,
     })
   }
   /** Whether a cached answer's age is bounded by the feed's lag (remote and hybrid: the broker can be asked). */
@@ -215,7 +217,13 @@ function createStrategies(
   /** While the feed lags, broker answers older than its `laggingCacheTtlMs` are not used. */
   const answerAge =
     options.revocationFeed === undefined ? undefined : () => feedOf()?.maxCacheAgeMs(options.now()) ?? 0
-  const remote = mode === 'local' ? undefined : createRemoteStrategy(options, undefined, answerAge)
+  /** A shared answer may be for a token the subject renewed away since: such tokens ask the broker. */
+  const renewedLately = (claims: AgentWritClaims) => {
+    const at = feedOf()?.renewedAt(claims.sub)
+    return at !== undefined && options.now() - at <= options.cacheTtlMs
+  }
+  const remote =
+    mode === 'local' ? undefined : createRemoteStrategy(options, undefined, answerAge, renewedLately)
   const local = mode === 'remote' ? undefined : createLocalStrategy(options)
   if (remote === undefined) return { local, strategy: local! }
   if (local === undefined) return { remote, strategy: remote }

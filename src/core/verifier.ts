@@ -63,6 +63,8 @@ export interface VerifierStats {
   readonly keys?: KeySourceStats
   /** The revocation feed's state (lag, polls, predicates), when one is configured. */
   readonly revocationFeed?: RevocationFeedStats
+  /** The shared cache's counters (`sharedCache` option), as the store reports them. */
+  readonly sharedCache?: object
 }
 
 /** A configured verifier. Create one per application and share it between routes. */
@@ -313,6 +315,7 @@ export function createVerifier(input: AgentAuthOptions): Verifier {
         ...(parts.broker === undefined ? {} : { broker: parts.broker }),
         ...(parts.keys === undefined ? {} : { keys: parts.keys }),
         ...(parts.revocationFeed === undefined ? {} : { revocationFeed: parts.revocationFeed }),
+        ...(options.sharedCache === undefined ? {} : { sharedCache: options.sharedCache.stats() }),
       }
     },
     ready: () => tokens.ready(),
