@@ -8,6 +8,7 @@
  * @module
  */
 
+export type { FeedUpdate } from './core/audit-events.js'
 export type { BrokerStats } from './core/broker-client.js'
 export type { CacheStats } from './core/cache.js'
 export type { CircuitState } from './core/circuit-breaker.js'
@@ -64,6 +65,14 @@ export type { ParsedScope } from './core/scope.js'
 export { parseScope, scopeCovers, scopeIsSubset } from './core/scope.js'
 export type { ScopeTemplate } from './core/scope-template.js'
 export { compileScopeTemplate } from './core/scope-template.js'
+export type {
+  FeedLink,
+  PollListener,
+  RevocationFanout,
+  SharedCache,
+  SharedComputed,
+  SharedResolution,
+} from './core/shared-cache.js'
 export type { RefusalStats, VerificationStats } from './core/verification-counters.js'
 export type { AuthRequest, Verifier, VerifierStats } from './core/verifier.js'
 export { createVerifier } from './core/verifier.js'
