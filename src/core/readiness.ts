@@ -25,6 +25,11 @@ export interface Readiness {
     readonly keys?: KeysReadiness
     /** With a `revocationFeed`. */
     readonly revocationFeed?: FeedReadiness
+    /**
+     * With a `sharedCache` that can tell: informational, not part of `ready` (a replica serves
+     * without it, from its own cache and the broker).
+     */
+    readonly sharedCache?: { readonly ok: boolean; readonly reason?: string }
   }
 }
 
@@ -79,7 +84,9 @@ async function check({ options, remote, local, feed }: ReadinessParts): Promise<
     ...(keys === undefined ? {} : { keys }),
     ...(revocationFeed === undefined ? {} : { revocationFeed }),
   }
-  return { ready: Object.values(checks).every((c) => c.ok), checks }
+  const ready = Object.values(checks).every((c) => c.ok)
+  const shared = await sharedReadiness(options)
+  return { ready, checks: shared === undefined ? checks : { ...checks, sharedCache: shared } }
 }
 
 async function brokerReadiness(remote: RemoteStrategy, options: ResolvedOptions): Promise<BrokerReadiness> {
@@ -102,6 +109,16 @@ async function brokerReadiness(remote: RemoteStrategy, options: ResolvedOptions)
     return { ok: true, latencyMs: latency() }
   } catch (err) {
     return { ok: false, latencyMs: latency(), reason: isTimeout(err) ? 'timeout' : 'unreachable' }
+  }
+}
+
+async function sharedReadiness(options: ResolvedOptions) {
+  const check = options.sharedCache?.ready
+  if (check === undefined) return undefined
+  try {
+    return await check.call(options.sharedCache)
+  } catch {
+    return { ok: false, reason: 'error' }
   }
 }
 
