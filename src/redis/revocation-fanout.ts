@@ -189,6 +189,11 @@ export function createRevocationFanout(
 
   return {
     attach(f) {
+      if (feed !== undefined) {
+        throw new TypeError(
+          'agentwrit-verify: a redisStore() fans out one verifier’s feed: give each verifier its own store',
+        )
+      }
       feed = f
       ticking = tick(f).finally(() => {
         ticking = undefined
