@@ -48,6 +48,13 @@ export interface FanoutStats {
 /** Renew the lease only if it is still ours. */
 const RENEW =
   "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0"
+/**
+ * Take the lease if it is free — or already ours: a holder that stopped counting itself leader on a
+ * Redis failure (or whose take or renewal timed out but was applied) must not lock the fleet out
+ * of a lease nobody uses until it lapses.
+ */
+const ACQUIRE =
+  "local v = redis.call('GET', KEYS[1]) if v == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end if v then return 0 end redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1"
 /** Give the lease up only if it is still ours. */
 const RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
 /** Number a message and append it. */
@@ -91,7 +98,6 @@ export function createRevocationFanout(
     const entry = newest?.[0]
     lastId = entry?.[0] ?? '0-0'
     lastSeq = entry === undefined ? undefined : seqOf(entry)
-    counts.catchUps++
     await f.pollNow()
   }
 
@@ -103,7 +109,7 @@ export function createRevocationFanout(
       if (leader) renewedAt = t
       return
     }
-    if ((await link.send(['SET', leaseKey, replicaId, 'NX', 'PX', String(options.leaseMs)])) === 'OK') {
+    if ((await link.send(['EVAL', ACQUIRE, '1', leaseKey, replicaId, String(options.leaseMs)])) === 1) {
       leader = true
       renewedAt = t
       counts.leases++
