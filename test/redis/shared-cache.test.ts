@@ -6,7 +6,8 @@
  * replica accept a token: forged, moved, edited or foreign-secret entries are ignored.
  */
 import { createHmac } from 'node:crypto'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { createClient } from 'redis'
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import { tokenKey } from '../../src/core/cache.js'
 import { createVerifier } from '../../src/index.js'
 import { decodeAnswer, deriveKeys, encodeAnswer, entryName } from '../../src/redis/entry-codec.js'
@@ -249,4 +250,52 @@ describe('redisStore() options are checked at once', () => {
 it('the store is keyed by an HMAC of the token key (documented naming)', () => {
   const keys = deriveKeys(Buffer.from(SECRET))
   expect(entryName(keys, 'k')).toBe(createHmac('sha256', keys.naming).update('k').digest('base64url'))
+})
+
+describe('node-redis with RESP3', () => {
+  it('shares answers with a RESP2 replica, and follows its fan-out', async () => {
+    const resp3 = createClient({ url: redis.url, RESP: 3 })
+    resp3.on('error', () => {})
+    await resp3.connect()
+    const feed = { adminSecret: broker.adminSecret }
+    const leader = await startReplica(
+      redis.url,
+      { broker: broker.url, cacheTtlMs: 60_000, revocationFeed: feed },
+      { prefix: 'resp3:' },
+    )
+    const store = redisStore({ client: resp3, secret: SECRET, prefix: 'resp3:' })
+    const follower = createVerifier({
+      broker: broker.url,
+      cacheTtlMs: 60_000,
+      sharedCache: store,
+      revocationFeed: feed,
+    })
+    try {
+      await vi.waitFor(() => expect(store.stats().revocations?.role).toBe('follower'), {
+        timeout: 5000,
+        interval: 50,
+      })
+      const token = await newToken()
+      broker.resetStats()
+      await leader.verifier.verifyToken(token)
+      await follower.verifyToken(token)
+      expect(broker.stats.validateCalls).toBe(1)
+      await broker.revoke('token', String(payloadOf(token).jti))
+      await vi.waitFor(() => expect(store.stats().revocations?.received).toBeGreaterThan(0), {
+        timeout: 3000,
+      })
+      await vi.waitFor(
+        () => expect(follower.verifyToken(token)).rejects.toMatchObject({ reason: 'revoked_per_feed' }),
+        {
+          timeout: 3000,
+          interval: 50,
+        },
+      )
+    } finally {
+      await follower.close()
+      await store.close()
+      resp3.destroy()
+      await closeReplicas([leader])
+    }
+  })
 })
