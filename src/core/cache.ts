@@ -21,6 +21,8 @@ export interface Computed {
   readonly ttlMs: number
   /** The outcome came from a cache level shared by replicas, not from a computation now. */
   readonly shared?: boolean
+  /** How old the outcome already is (a shared answer), ms: the entry counts as stored that long ago. */
+  readonly ageMs?: number
 }
 
 interface Entry {
@@ -155,18 +157,21 @@ export class VerificationCache {
   }
 
   /**
-   * Store an outcome for `ttlMs` milliseconds (nothing is stored when `ttlMs <= 0`).
+   * Store an outcome for `ttlMs` milliseconds (nothing is stored when `ttlMs <= 0`), one that is
+   * already `ageMs` old (default 0).
    * @returns when the entry expires (see {@link Lookup.expiresAt}), `undefined` when not stored.
    */
-  set(key: string, outcome: BrokerVerdict, ttlMs: number): number | undefined {
+  set(key: string, outcome: BrokerVerdict, ttlMs: number, ageMs = 0): number | undefined {
     if (!(ttlMs > 0)) return undefined
     const ttl = Math.ceil(ttlMs)
-    const storedAt = this.#now()
+    const now = this.#now()
+    // An answer that is already `ageMs` old counts as stored then (bounds on its age see it so).
+    const storedAt = now - Math.max(0, ageMs)
     this.#stores++
     publish(cacheChannel, () => ({ event: 'store', cache: this.#name, ttlMs: ttl, valid: outcome.valid }))
     // lru-cache starts its own TTL clock after this read, so it never expires an entry sooner.
-    this.#lru.set(key, { outcome, storedAt, expiresAt: storedAt + ttl }, { ttl })
-    return storedAt + ttl
+    this.#lru.set(key, { outcome, storedAt, expiresAt: now + ttl }, { ttl })
+    return now + ttl
   }
 
   /**
@@ -185,9 +190,9 @@ export class VerificationCache {
     }
     const p = (async (): Promise<Lookup> => {
       try {
-        const { outcome, ttlMs, shared } = await compute()
-        const expiresAt = this.set(key, outcome, ttlMs)
-        return { outcome, hit: false, ageMs: 0, expiresAt, ...(shared ? { shared } : {}) }
+        const { outcome, ttlMs, shared, ageMs = 0 } = await compute()
+        const expiresAt = this.set(key, outcome, ttlMs, ageMs)
+        return { outcome, hit: false, ageMs, expiresAt, ...(shared ? { shared } : {}) }
       } finally {
         this.#inflight.delete(key)
       }

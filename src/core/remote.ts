@@ -110,8 +110,15 @@ export function createRemoteStrategy(
   async function askFleet(token: string, key: string, claims: AgentWritClaims, shared: SharedCache) {
     const found = await shared.resolve(key, () => askBroker(token, claims))
     if (found.source === 'broker') return found
-    if (!found.verdict.valid || sameClaims(claims, found.verdict.claims)) return { ...found, shared: true }
-    shared.discard(key)
+    if (!found.verdict.valid) {
+      return { ...found, ttlMs: Math.min(found.ttlMs, options.negativeCacheTtlMs), shared: true }
+    }
+    // As old as it is, within this replica's own bounds: cacheTtlMs, and a lagging feed's.
+    const ageMs = found.ageMs
+    const ttlMs = Math.min(found.ttlMs, options.cacheTtlMs - ageMs)
+    const young = ttlMs > 0 && (maxAnswerAgeMs === undefined || ageMs <= maxAnswerAgeMs())
+    if (young && sameClaims(claims, found.verdict.claims)) return { ...found, ttlMs, shared: true }
+    if (young) shared.discard(key)
     return askBroker(token, claims)
   }
 
@@ -121,13 +128,18 @@ export function createRemoteStrategy(
     // claims itself.
     const claims: AgentWritClaims = shape?.claims ?? readTokenClaims(token)
     const shared = options.sharedCache
-    const found: { verdict: BrokerVerdict; ttlMs: number; shared?: boolean } =
+    const found: { verdict: BrokerVerdict; ttlMs: number; shared?: boolean; ageMs?: number } =
       shared === undefined || skipShared?.(claims) === true
         ? await askBroker(token, claims)
         : await askFleet(token, key, claims, shared)
     const { verdict, ttlMs } = found
     const untilExpiry = verdict.valid ? verdict.claims.exp * 1000 - options.now() : ttlMs
-    return { outcome: verdict, ttlMs: Math.min(ttlMs, untilExpiry), shared: found.shared === true }
+    return {
+      outcome: verdict,
+      ttlMs: Math.min(ttlMs, untilExpiry),
+      shared: found.shared === true,
+      ageMs: found.ageMs ?? 0,
+    }
   }
 
   return {

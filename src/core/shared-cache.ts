@@ -22,6 +22,8 @@ export interface SharedComputed {
 /** What {@link SharedCache.resolve} found: a shared entry (`shared`) or the broker's answer now (`broker`). */
 export interface SharedResolution extends SharedComputed {
   readonly source: 'shared' | 'broker'
+  /** How long ago the broker gave this answer, ms (`0` for `broker`). */
+  readonly ageMs: number
 }
 
 /**

@@ -43,26 +43,38 @@ export function entryName(keys: SecretKeys, tokenKey: string): string {
   return createHmac('sha256', keys.naming).update(tokenKey).digest('base64url')
 }
 
-/** A stored answer: `valid` and the claims, or a refusal; when it stops being usable (ms since the epoch). */
+/**
+ * A stored answer: `valid` and the claims, or a refusal; when the broker gave it (`at`) and when
+ * it stops being usable (`until`), ms since the epoch on the writer's clock.
+ */
 interface AnswerBody {
   readonly valid: boolean
   readonly claims?: unknown
+  readonly at: number
   readonly until: number
 }
 
-/** `<mac>.<json>` of an answer, bound to its entry name. */
-export function encodeAnswer(keys: SecretKeys, name: string, verdict: BrokerVerdict, until: number): string {
+/** `<mac>.<json>` of an answer the broker gave at `at`, usable until `until`, bound to its entry name. */
+export function encodeAnswer(
+  keys: SecretKeys,
+  name: string,
+  verdict: BrokerVerdict,
+  until: number,
+  at: number = until,
+): string {
   const body: AnswerBody = verdict.valid
-    ? { valid: true, claims: verdict.claims, until }
-    : { valid: false, until }
+    ? { valid: true, claims: verdict.claims, at, until }
+    : { valid: false, at, until }
   const json = JSON.stringify(body)
   return `${mac(keys.answers, 'answer', name, json)}.${json}`
 }
 
-/** A decoded answer and how long it stands, ms. */
+/** A decoded answer, how long it stands and how old it is, ms. */
 export interface DecodedAnswer {
   readonly verdict: BrokerVerdict
   readonly ttlMs: number
+  /** Since the broker gave it (0 when the writer's clock is ahead of ours). */
+  readonly ageMs: number
 }
 
 /**
@@ -86,13 +98,20 @@ export function decodeAnswer(
   } catch {
     return undefined
   }
-  if (typeof body !== 'object' || body === null || typeof body.until !== 'number') return undefined
+  if (
+    typeof body !== 'object' ||
+    body === null ||
+    typeof body.until !== 'number' ||
+    typeof body.at !== 'number'
+  )
+    return undefined
   const ttlMs = body.until - now
   if (!(ttlMs > 0)) return undefined
-  if (body.valid === false) return { verdict: { valid: false }, ttlMs }
+  const ageMs = Math.max(0, now - body.at)
+  if (body.valid === false) return { verdict: { valid: false }, ttlMs, ageMs }
   if (body.valid !== true) return undefined
   const claims = parseClaims(body.claims)
-  return claims === null ? undefined : { verdict: { valid: true, claims }, ttlMs }
+  return claims === null ? undefined : { verdict: { valid: true, claims }, ttlMs, ageMs }
 }
 
 /** `<mac>.<json>` of a fan-out message body. */

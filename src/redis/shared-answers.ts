@@ -42,6 +42,10 @@ export interface SharedAnswersStats {
 /** Poll steps while another replica's flight is out, ms (then the last one, repeated). */
 const POLL_STEPS_MS = [2, 4, 8, 16, 32, 50]
 
+/** The stored answer (`{1, entry}`), or the flight claimed (`{2}`) or already out (`{3}`). */
+const LOOK_OR_CLAIM =
+  "local v = redis.call('GET', KEYS[1]) if v then return {1, v} end if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return {2} end return {3}"
+
 /** Compare-and-delete: drop a flight only if it is still ours. */
 const RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
 
@@ -81,25 +85,21 @@ export function createSharedAnswers(
     const ttl = Math.floor(computed.ttlMs)
     if (!(ttl > 0)) return
     counts.stores++
-    quietly([
-      'SET',
-      entryKey(name),
-      encodeAnswer(keys, name, computed.verdict, now() + ttl),
-      'PX',
-      String(ttl),
-    ])
+    const at = now()
+    const entry = encodeAnswer(keys, name, computed.verdict, at + ttl, at)
+    quietly(['SET', entryKey(name), entry, 'PX', String(ttl)])
   }
 
   /** Ask the broker; store the answer when Redis is up. */
   async function askAndStore(name: string, ask: () => Promise<SharedComputed>): Promise<SharedResolution> {
     const computed = await ask()
     if (link.up) store(name, computed)
-    return { ...computed, source: 'broker' }
+    return { ...computed, ageMs: 0, source: 'broker' }
   }
 
   function bypass(ask: () => Promise<SharedComputed>): Promise<SharedResolution> {
     counts.bypassed++
-    return ask().then((computed) => ({ ...computed, source: 'broker' as const }))
+    return ask().then((computed) => ({ ...computed, ageMs: 0, source: 'broker' as const }))
   }
 
   /** What a GET or MGET found under `name`: a usable answer, or `undefined` (counted). */
@@ -122,7 +122,7 @@ export function createSharedAnswers(
     try {
       const computed = await ask()
       store(name, computed)
-      return { ...computed, source: 'broker' }
+      return { ...computed, ageMs: 0, source: 'broker' }
     } finally {
       quietly(['EVAL', RELEASE, '1', flightKey(name), nonce])
     }
@@ -155,14 +155,28 @@ export function createSharedAnswers(
     const nonce = randomBytes(12).toString('base64url')
     let claimed: boolean
     try {
-      const found = usable(name, await link.send(['GET', entryKey(name)]))
+      // The answer, or else the flight, in one step: no replica can claim a flight whose answer
+      // was stored between its look and its claim.
+      const flight = String(flightTimeoutMs)
+      const reply = (await link.send([
+        'EVAL',
+        LOOK_OR_CLAIM,
+        '2',
+        entryKey(name),
+        flightKey(name),
+        nonce,
+        flight,
+      ])) as unknown[] | null
+      const found = reply?.[0] === 1 ? usable(name, reply[1]) : undefined
       if (found !== undefined) {
         counts.hits++
         return found
       }
       counts.misses++
       claimed =
-        (await link.send(['SET', flightKey(name), nonce, 'NX', 'PX', String(flightTimeoutMs)])) === 'OK'
+        reply?.[0] === 2 ||
+        // An entry was there but unusable here (another secret, edited): claim as if there were none.
+        (reply?.[0] === 1 && (await link.send(['SET', flightKey(name), nonce, 'NX', 'PX', flight])) === 'OK')
     } catch {
       return bypass(ask)
     }

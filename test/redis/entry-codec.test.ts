@@ -23,13 +23,14 @@ const name = entryName(keys, 'token-key-a')
 
 describe('answers', () => {
   it('round-trips a positive and a negative answer, with the time left', () => {
-    const raw = encodeAnswer(keys, name, { valid: true, claims }, NOW + 5000)
+    const raw = encodeAnswer(keys, name, { valid: true, claims }, NOW + 5000, NOW)
     expect(decodeAnswer(keys, name, raw, NOW + 1000)).toEqual({
       verdict: { valid: true, claims },
       ttlMs: 4000,
+      ageMs: 1000,
     })
-    const no = encodeAnswer(keys, name, { valid: false }, NOW + 5000)
-    expect(decodeAnswer(keys, name, no, NOW)).toEqual({ verdict: { valid: false }, ttlMs: 5000 })
+    const no = encodeAnswer(keys, name, { valid: false }, NOW + 5000, NOW)
+    expect(decodeAnswer(keys, name, no, NOW)).toEqual({ verdict: { valid: false }, ttlMs: 5000, ageMs: 0 })
   })
 
   it('names are keyed hashes: another secret names the same token key differently, and neither shows it', () => {
