@@ -12,25 +12,16 @@
  *   up; the revocation is refused everywhere.
  * - Forged messages (another secret, garbage, an edited body) are ignored and change nothing.
  */
-import { createClient } from 'redis'
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { createVerifier } from '../../src/index.js'
 import { deriveKeys, signMessage } from '../../src/redis/entry-codec.js'
-import {
-  type FanoutStats,
-  type RedisStore,
-  type RedisStoreOptions,
-  type RedisStoreStats,
-  redisStore,
-} from '../../src/redis.js'
-import { AUDIT_EVENTS_PATH, type DevBroker, startDevBroker } from '../../src/testing/index.js'
-import { type AdapterName, buildApp, type RunningApp } from '../adapters/apps.js'
-import { send } from '../helpers/http.js'
-import { type RedisServer, startRedisServer } from '../helpers/redis-server.js'
-import { bearer, jti, payloadOf } from '../helpers/tokens.js'
+import { type FanoutStats, type RedisStore, type RedisStoreOptions, redisStore } from '../../src/redis.js'
+import { AUDIT_EVENTS_PATH } from '../../src/testing/index.js'
+import { buildApp } from '../adapters/apps.js'
+import type { NodeRedis, ServedReplica } from './fleet.js'
+import { FRAMEWORKS, get, refusedWithin, shared, sleep, useFleetHarness } from './fleet.js'
 
 const SECRET = 'fanout-test-secret-shared-by-every-replica-0123456789'
-const FRAMEWORKS = ['express', 'koa', 'fastify'] as const satisfies readonly AdapterName[]
 const PREFIX = 'agentwrit-verify:'
 const STREAM_KEY = `${PREFIX}feed:stream`
 const SEQ_KEY = `${PREFIX}feed:seq`
@@ -38,68 +29,13 @@ const SEQ_KEY = `${PREFIX}feed:seq`
 const POLL_INTERVAL_MS = 1000
 const REQUESTS_PER_POLL = 3
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
-
-/** A node-redis client that reconnects quickly and never ends the process on an error. */
-function newNodeRedis(url: string) {
-  const client = createClient({
-    url,
-    socket: { reconnectStrategy: (n: number) => Math.min(n * 50, 500), connectTimeout: 1000 },
-  })
-  client.on('error', () => {})
-  return client
-}
-
-type NodeRedis = ReturnType<typeof newNodeRedis>
-
-interface Replica {
-  readonly name: string
-  readonly app: RunningApp
+interface Replica extends ServedReplica {
   readonly store: RedisStore
   readonly client: NodeRedis
 }
 
-let broker: DevBroker
-/** The payload of a broker-issued token: fresh tokens are this with a new `jti`. */
-let payload: Record<string, unknown>
-const cleanups: Array<() => Promise<void> | void> = []
-
-beforeAll(async () => {
-  broker = await startDevBroker()
-  const agent = await broker.createAgent({
-    orchId: 'redis-fanout',
-    taskId: 'revocations',
-    scope: ['read:data:customer-7'],
-  })
-  payload = payloadOf(agent.accessToken)
-})
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
-})
-afterAll(async () => {
-  await broker?.close()
-})
-
-function freshToken(): string {
-  return broker.signToken({ ...payload, jti: jti() })
-}
-
-const jtiOf = (token: string) => payloadOf(token).jti as string
-
-async function redisServer(): Promise<RedisServer> {
-  const server = await startRedisServer()
-  cleanups.push(() => server.close())
-  return server
-}
-
-async function nodeRedis(url: string): Promise<NodeRedis> {
-  const client = newNodeRedis(url)
-  await client.connect()
-  cleanups.push(() => {
-    if (client.isOpen) client.destroy()
-  })
-  return client
-}
+const harness = useFleetHarness({ orchId: 'redis-fanout', taskId: 'revocations' })
+const { freshToken, jtiOf, redisServer, nodeRedis, onCleanup } = harness
 
 /** Express, Koa and Fastify replicas with the feed fanned out over `url`. */
 async function fleet(url: string, store: Partial<RedisStoreOptions> = {}): Promise<Replica[]> {
@@ -108,23 +44,19 @@ async function fleet(url: string, store: Partial<RedisStoreOptions> = {}): Promi
     const client = await nodeRedis(url)
     const shared = redisStore({ client, secret: SECRET, ...store })
     const verifier = createVerifier({
-      broker: broker.url,
+      broker: harness.broker.url,
       cacheTtlMs: 60_000,
-      revocationFeed: { adminSecret: broker.adminSecret },
+      revocationFeed: { adminSecret: harness.broker.adminSecret },
       sharedCache: shared,
     })
     const app = await buildApp(name, verifier)
-    cleanups.push(async () => {
+    onCleanup(async () => {
       await app.close() // and the verifier
       await shared.close()
     })
     replicas.push({ name, app, store: shared, client })
   }
   return replicas
-}
-
-function shared(r: Replica): RedisStoreStats {
-  return r.app.verifier.stats().sharedCache as RedisStoreStats
 }
 
 function fanout(r: Replica): FanoutStats {
@@ -155,38 +87,27 @@ async function settled(replicas: readonly Replica[], timeout = 5000): Promise<Re
   return replicas.find((r) => fanout(r).role === 'leader')!
 }
 
-async function get(r: Replica, token: string) {
-  const res = await send(r.app.url, { path: '/customers/7', headers: bearer(token) })
-  return { status: res.status, source: res.json?.source as string | undefined }
+/** GET /customers/7 with `token`: the status and where the answer came from. */
+async function reply(r: Replica, token: string) {
+  const { status, source } = await get(r, token)
+  return { status, source }
 }
 
 /** A new token each replica has answered, the last answer from its own cache. */
 async function cachedEverywhere(replicas: readonly Replica[]): Promise<string> {
   const token = freshToken()
   for (const r of replicas) {
-    expect((await get(r, token)).status).toBe(200)
-    expect(await get(r, token)).toEqual({ status: 200, source: 'cache' })
+    expect((await reply(r, token)).status).toBe(200)
+    expect(await reply(r, token)).toEqual({ status: 200, source: 'cache' })
   }
   return token
-}
-
-/** Ask `r` with `token` until it is refused (401); how long that took, ms. Fails on anything but 200 before. */
-async function refusedWithin(r: Replica, token: string, limitMs: number, since: number): Promise<number> {
-  for (;;) {
-    const { status } = await get(r, token)
-    const elapsed = performance.now() - since
-    if (status === 401) return elapsed
-    expect(status).toBe(200)
-    if (elapsed > limitMs) throw new Error(`${r.name} still accepts the revoked token after ${limitMs} ms`)
-    await sleep(10)
-  }
 }
 
 /** Revoke `token` at the broker; how long each replica took to refuse it (ms since the revoke call). */
 async function revokeAndTime(replicas: readonly Replica[], token: string, limitMs: number) {
   const since = performance.now()
-  await broker.revoke('token', jtiOf(token))
-  return Promise.all(replicas.map((r) => refusedWithin(r, token, limitMs, since)))
+  await harness.broker.revoke('token', jtiOf(token))
+  return Promise.all(replicas.map((r) => refusedWithin(r, token, limitMs, { since, everyMs: 10 })))
 }
 
 const report = (label: string, names: readonly string[], ms: readonly number[]) =>
@@ -206,9 +127,9 @@ describe('the revocation feed fanned out over Redis', () => {
     // About one replica's polling: ~3 polls in 3 s, each one request per event type (9), where
     // three replicas polling would make ~27.
     const polls = replicas.map((r) => feed(r).polls)
-    broker.resetStats()
+    harness.broker.resetStats()
     await sleep(3 * POLL_INTERVAL_MS)
-    const audit = broker.stats.requests[AUDIT_EVENTS_PATH] ?? 0
+    const audit = harness.broker.stats.requests[AUDIT_EVENTS_PATH] ?? 0
     const ownPolls = replicas.map((r, i) => feed(r).polls - polls[i]!)
     console.log(`[fan-out] audit requests in 3 s: ${audit}; own polls`, ownPolls, 'roles', roles(replicas))
     expect(audit).toBeGreaterThanOrEqual(2 * REQUESTS_PER_POLL)
@@ -222,7 +143,7 @@ describe('the revocation feed fanned out over Redis', () => {
     expect(roles(replicas).filter((role) => role === 'leader')).toHaveLength(1)
 
     const token = await cachedEverywhere(replicas)
-    broker.resetStats()
+    harness.broker.resetStats()
     const took = await revokeAndTime(replicas, token, 2500)
     report(
       'fan-out',
@@ -231,7 +152,7 @@ describe('the revocation feed fanned out over Redis', () => {
     )
     expect(Math.max(...took)).toBeLessThan(2500)
     // Refused from the feed's predicates: the broker was never asked.
-    expect(broker.stats.validateCalls).toBe(0)
+    expect(harness.broker.stats.validateCalls).toBe(0)
   })
 
   it('the leader cut off from Redis: another takes the lease within leaseMs; followers and the cut-off replica refuse a new revocation', async () => {
@@ -270,7 +191,7 @@ describe('the revocation feed fanned out over Redis', () => {
     )
     expect(Math.max(...took)).toBeLessThan(2500)
     // The cut-off replica keeps answering with the broker and polls for itself.
-    expect((await get(leader, freshToken())).status).toBe(200)
+    expect((await reply(leader, freshToken())).status).toBe(200)
     expect(feed(leader).current).toBe(true)
   })
 
@@ -341,7 +262,7 @@ describe('the revocation feed fanned out over Redis', () => {
       timeout: 5000,
       interval: 20,
     })
-    for (const r of replicas) expect(await get(r, token)).toEqual({ status: 200, source: 'cache' })
+    for (const r of replicas) expect(await reply(r, token)).toEqual({ status: 200, source: 'cache' })
     await sleep(1000)
     redis.resume()
     const resumed = performance.now()
@@ -408,7 +329,7 @@ describe('the revocation feed fanned out over Redis', () => {
       { timeout: 3000, interval: 20 },
     )
     for (const r of replicas) {
-      expect(await get(r, victim)).toEqual({ status: 200, source: 'cache' })
+      expect(await reply(r, victim)).toEqual({ status: 200, source: 'cache' })
       expect(feed(r).predicates).toEqual(predicates[replicas.indexOf(r)])
     }
     expect(roles(replicas).sort()).toEqual(['follower', 'follower', 'leader'])
@@ -418,10 +339,10 @@ describe('the revocation feed fanned out over Redis', () => {
     await append(signMessage(genuine, body(control)))
     await vi.waitFor(
       async () => {
-        for (const f of followers) expect((await get(f, control)).status).toBe(401)
+        for (const f of followers) expect((await reply(f, control)).status).toBe(401)
       },
       { timeout: 3000, interval: 20 },
     )
-    for (const r of replicas) expect((await get(r, victim)).status).toBe(200)
+    for (const r of replicas) expect((await reply(r, victim)).status).toBe(200)
   })
 })

@@ -17,40 +17,22 @@
  * `laggingCacheTtlMs` is asked again, so a revocation the feed cannot see is refused by the broker.
  */
 import { Redis } from 'ioredis'
-import { createClient } from 'redis'
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import type { AgentAuthOptions } from '../../src/index.js'
 import { createVerifier } from '../../src/index.js'
-import { type RedisClientLike, type RedisStore, type RedisStoreStats, redisStore } from '../../src/redis.js'
-import { AUDIT_EVENTS_PATH, type DevBroker, startDevBroker } from '../../src/testing/index.js'
-import { type AdapterName, buildApp, type RunningApp } from '../adapters/apps.js'
-import { send } from '../helpers/http.js'
-import { type RedisServer, startRedisServer } from '../helpers/redis-server.js'
-import { bearer, forgeSignature, jti, payloadOf } from '../helpers/tokens.js'
+import { type RedisClientLike, type RedisStore, redisStore } from '../../src/redis.js'
+import { AUDIT_EVENTS_PATH } from '../../src/testing/index.js'
+import { type AdapterName, buildApp } from '../adapters/apps.js'
+import { forgeSignature } from '../helpers/tokens.js'
+import type { Answer, NodeRedis, ServedReplica } from './fleet.js'
+import { FRAMEWORKS, get, refusedWithin, shared, sleep, useFleetHarness } from './fleet.js'
 
 const SECRET = 'faults-test-secret-shared-by-every-replica-0123456789'
-const FRAMEWORKS = ['express', 'koa', 'fastify'] as const satisfies readonly AdapterName[]
 /** The store's defaults, stated: a command's deadline, how long a failed Redis is left alone. */
 const TIMEOUT_MS = 100
 const RETRY_MS = 1000
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
-
-/** A node-redis client that reconnects quickly and never ends the process on an error. */
-function newNodeRedis(url: string) {
-  const client = createClient({
-    url,
-    socket: { reconnectStrategy: (n: number) => Math.min(n * 50, 500), connectTimeout: 1000 },
-  })
-  client.on('error', () => {})
-  return client
-}
-
-type NodeRedis = ReturnType<typeof newNodeRedis>
-
-interface Replica {
-  readonly name: string
-  readonly app: RunningApp
+interface Replica extends ServedReplica {
   readonly store: RedisStore
   /** Close the Redis client abruptly (never waits for a dead or paused server). */
   readonly dropClient: () => void
@@ -58,49 +40,8 @@ interface Replica {
   readonly clientReady: () => boolean
 }
 
-let broker: DevBroker
-/** The payload of a broker-issued token: fresh tokens are this with a new `jti`. */
-let payload: Record<string, unknown>
-/** Closed after each test, last registered first. */
-const cleanups: Array<() => Promise<void> | void> = []
-
-beforeAll(async () => {
-  broker = await startDevBroker()
-  const agent = await broker.createAgent({
-    orchId: 'redis-faults',
-    taskId: 'traffic',
-    scope: ['read:data:customer-7'],
-  })
-  payload = payloadOf(agent.accessToken)
-})
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
-})
-afterAll(async () => {
-  await broker?.close()
-})
-
-/** A new broker-signed token the broker accepts (a fresh `jti`, otherwise as the broker issued it). */
-function freshToken(): string {
-  return broker.signToken({ ...payload, jti: jti() })
-}
-
-const jtiOf = (token: string) => payloadOf(token).jti as string
-
-async function redisServer(): Promise<RedisServer> {
-  const server = await startRedisServer()
-  cleanups.push(() => server.close())
-  return server
-}
-
-/** A connected node-redis client; with `awaitConnect: false` it keeps connecting in the background (Redis absent). */
-async function nodeRedis(url: string, awaitConnect = true): Promise<NodeRedis> {
-  const client = newNodeRedis(url)
-  const connecting = client.connect()
-  if (awaitConnect) await connecting
-  else connecting.catch(() => {})
-  return client
-}
+const harness = useFleetHarness({ orchId: 'redis-faults', taskId: 'traffic' })
+const { freshToken, jtiOf, redisServer, nodeRedis, onCleanup } = harness
 
 async function ioRedis(url: string): Promise<Redis> {
   const client = new Redis(url, { maxRetriesPerRequest: 1, retryStrategy: (n) => Math.min(n * 50, 500) })
@@ -117,10 +58,15 @@ async function replica(
   settings: Partial<AgentAuthOptions> = {},
 ): Promise<Replica> {
   const store = redisStore({ client, secret: SECRET, timeoutMs: TIMEOUT_MS, retryMs: RETRY_MS })
-  const verifier = createVerifier({ broker: broker.url, cacheTtlMs: 60_000, ...settings, sharedCache: store })
+  const verifier = createVerifier({
+    broker: harness.broker.url,
+    cacheTtlMs: 60_000,
+    ...settings,
+    sharedCache: store,
+  })
   const app = await buildApp(framework, verifier)
   const r: Replica = { name: framework, app, store, ...drop }
-  cleanups.push(async () => {
+  onCleanup(async () => {
     await app.close() // closes the verifier too
     await store.close()
     r.dropClient()
@@ -155,49 +101,14 @@ async function fleet(url: string, settings?: Partial<AgentAuthOptions>, awaitCon
   return out
 }
 
-/** `verifier.stats().sharedCache`: what the store reports. */
-function shared(r: Replica): RedisStoreStats {
-  return r.app.verifier.stats().sharedCache as RedisStoreStats
-}
-
-interface Answer {
-  readonly status: number
-  readonly code: string | undefined
-  readonly source: string | undefined
-  readonly ms: number
-}
-
-/** GET /customers/7 with `token`; never hangs (5 s at most). */
-async function get(r: Replica, token: string): Promise<Answer> {
-  const started = performance.now()
-  let timer: NodeJS.Timeout | undefined
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${r.name}: no answer within 5 s`)), 5000)
-  })
-  try {
-    const res = await Promise.race([
-      send(r.app.url, { path: '/customers/7', headers: bearer(token) }),
-      timeout,
-    ])
-    return {
-      status: res.status,
-      code: res.json?.error_code,
-      source: res.json?.source,
-      ms: performance.now() - started,
-    }
-  } finally {
-    clearTimeout(timer)
-  }
-}
-
 /** A new token seen by every replica in turn: how many validate calls it cost, and the shared hits it made. */
 async function seenByAll(replicas: readonly Replica[]): Promise<{ validateCalls: number; hits: number[] }> {
   const token = freshToken()
   const before = replicas.map((r) => shared(r).hits)
-  broker.resetStats()
+  harness.broker.resetStats()
   for (const r of replicas) expect((await get(r, token)).status).toBe(200)
   return {
-    validateCalls: broker.stats.validateCalls,
+    validateCalls: harness.broker.stats.validateCalls,
     hits: replicas.map((r, i) => shared(r).hits - before[i]!),
   }
 }
@@ -271,9 +182,9 @@ describe('Redis faults while the broker is up: no wrong accept, no 5xx, recovery
     await recovered(replicas)
     expect(await seenByAll(replicas)).toEqual({ validateCalls: 1, hits: [0, 1, 1] })
     // The warm token was cached by each replica itself: still served, no broker call.
-    broker.resetStats()
+    harness.broker.resetStats()
     for (const r of replicas) expect(await get(r, warm)).toMatchObject({ status: 200, source: 'cache' })
-    expect(broker.stats.validateCalls).toBe(0)
+    expect(harness.broker.stats.validateCalls).toBe(0)
   })
 
   it('Redis paused (SIGSTOP): cold requests go to the broker, warm ones are served, nothing hangs; shared again after resume()', async () => {
@@ -343,7 +254,7 @@ describe('Redis faults while the broker is up: no wrong accept, no 5xx, recovery
 describe('the broker down while Redis is up', () => {
   it('a new token is a 503 (never 401, never 200); an answer stored before the outage serves a replica that never saw it; refused once revoked', async () => {
     const redis = await redisServer()
-    const replicas = await fleet(redis.url, { revocationFeed: { adminSecret: broker.adminSecret } })
+    const replicas = await fleet(redis.url, { revocationFeed: { adminSecret: harness.broker.adminSecret } })
     const [a, b, c] = replicas as [Replica, Replica, Replica]
     await vi.waitFor(
       () => {
@@ -355,7 +266,7 @@ describe('the broker down while Redis is up', () => {
     const unseen = freshToken()
     expect(await get(a, seen)).toMatchObject({ status: 200, source: 'broker' })
 
-    await broker.stop()
+    await harness.broker.stop()
     try {
       for (const r of [b, c]) {
         const n = await get(r, unseen)
@@ -369,12 +280,12 @@ describe('the broker down while Redis is up', () => {
         expect(shared(r).hits).toBe(hits + 1)
       }
     } finally {
-      await broker.restart()
+      await harness.broker.restart()
     }
 
     // The broker is back and revokes `seen`: every replica refuses it (the feed), none accepts it again.
     const revokedAt = performance.now()
-    await broker.revoke('token', jtiOf(seen))
+    await harness.broker.revoke('token', jtiOf(seen))
     const took = await Promise.all(replicas.map((r) => refusedWithin(r, seen, 3000)))
     console.log(
       '[broker outage] revoked token refused after (ms):',
@@ -401,7 +312,11 @@ describe('the audit log down while Redis and the broker are up (the feed lags)',
     const LAGGING_MS = 1000
     const redis = await redisServer()
     const settings: Partial<AgentAuthOptions> = {
-      revocationFeed: { adminSecret: broker.adminSecret, pollIntervalMs: 250, laggingCacheTtlMs: LAGGING_MS },
+      revocationFeed: {
+        adminSecret: harness.broker.adminSecret,
+        pollIntervalMs: 250,
+        laggingCacheTtlMs: LAGGING_MS,
+      },
     }
     const replicas = [
       await nodeRedisReplica('express', await nodeRedis(redis.url), settings),
@@ -415,9 +330,9 @@ describe('the audit log down while Redis and the broker are up (the feed lags)',
     )
     const token = freshToken()
     for (const r of replicas) expect((await get(r, token)).status).toBe(200)
-    broker.fault({ kind: 'status', status: 503, paths: [AUDIT_EVENTS_PATH] })
+    harness.broker.fault({ kind: 'status', status: 503, paths: [AUDIT_EVENTS_PATH] })
     try {
-      await broker.revoke('token', jtiOf(token))
+      await harness.broker.revoke('token', jtiOf(token))
       await vi.waitFor(
         () => {
           for (const r of replicas) expect(r.app.verifier.stats().revocationFeed?.current).toBe(false)
@@ -427,7 +342,7 @@ describe('the audit log down while Redis and the broker are up (the feed lags)',
       // What a replica without the shared level does: refused once its answer is older than LAGGING_MS.
       await Promise.all(replicas.map((r) => refusedWithin(r, token, LAGGING_MS + 1500)))
     } finally {
-      broker.fault(null)
+      harness.broker.fault(null)
     }
   })
 })
@@ -445,26 +360,13 @@ describe('ioredis', () => {
     expect(await seenByAll([viaIoRedis, viaNodeRedis])).toEqual({ validateCalls: 1, hits: [0, 1] })
     // A refusal is shared too.
     const forged = forgeSignature(freshToken())
-    broker.resetStats()
+    harness.broker.resetStats()
     expect((await get(viaIoRedis, forged)).status).toBe(401)
     expect((await get(viaNodeRedis, forged)).status).toBe(401)
-    expect(broker.stats.validateCalls).toBe(1)
+    expect(harness.broker.stats.validateCalls).toBe(1)
     expect(shared(viaIoRedis).redis).toMatchObject({ state: 'up', failures: 0 })
   })
 })
-
-/** Ask `r` with `token` until it is refused (401); how long that took, ms. Fails on a 5xx or past `limitMs`. */
-async function refusedWithin(r: Replica, token: string, limitMs: number): Promise<number> {
-  const started = performance.now()
-  for (;;) {
-    const answer = await get(r, token)
-    const elapsed = performance.now() - started
-    if (answer.status === 401) return elapsed
-    expect(answer.status).toBe(200)
-    if (elapsed > limitMs) throw new Error(`${r.name} still accepts the revoked token after ${limitMs} ms`)
-    await sleep(20)
-  }
-}
 
 function median(values: readonly number[]): number {
   const sorted = [...values].sort((x, y) => x - y)

@@ -2,27 +2,21 @@
  * Verifier "replicas" for the Redis tests: each with its own node-redis client and `redisStore()`
  * on one real redis-server, closed together.
  */
-import { createClient } from 'redis'
 import { type AgentAuthOptions, createVerifier, type Verifier } from '../../src/index.js'
 import { type RedisStore, type RedisStoreOptions, redisStore } from '../../src/redis.js'
+import { type NodeRedis, newNodeRedis } from './fleet.js'
 
 export const SECRET = 'test-secret-shared-by-every-replica-0123456789'
-
-export type NodeRedisClient = Awaited<ReturnType<typeof redisClient>>
 
 export interface Replica {
   readonly verifier: Verifier
   readonly store: RedisStore
-  readonly client: NodeRedisClient
+  readonly client: NodeRedis
 }
 
-/** A connected node-redis client that never ends the process on an error and reconnects quickly. */
-export async function redisClient(url: string) {
-  const client = createClient({
-    url,
-    socket: { reconnectStrategy: (n: number) => Math.min(50 * (n + 1), 500), connectTimeout: 1000 },
-  })
-  client.on('error', () => {})
+/** A connected node-redis client (`newNodeRedis`), closed by whoever asked for it. */
+export async function redisClient(url: string): Promise<NodeRedis> {
+  const client = newNodeRedis(url)
   await client.connect()
   return client
 }

@@ -17,18 +17,12 @@ import { buildApp, type RunningApp } from '../adapters/apps.js'
 import { send } from '../helpers/http.js'
 import { type RedisServer, startRedisServer } from '../helpers/redis-server.js'
 import { bearer, forgeSignature, payloadOf } from '../helpers/tokens.js'
-import {
-  closeReplicas,
-  type NodeRedisClient,
-  type Replica,
-  redisClient,
-  SECRET,
-  startReplica,
-} from './replicas.js'
+import type { NodeRedis } from './fleet.js'
+import { closeReplicas, type Replica, redisClient, SECRET, startReplica } from './replicas.js'
 
 let redis: RedisServer
 let broker: DevBroker
-let admin: NodeRedisClient
+let admin: NodeRedis
 
 beforeAll(async () => {
   ;[redis, broker] = await Promise.all([startRedisServer(), startDevBroker()])
