@@ -7,19 +7,19 @@
  */
 import type { IncomingHttpHeaders } from 'node:http'
 import { assertBearerSyntax, hasQueryToken, looksLikeJws, readBearer } from './bearer.js'
-import type { BrokerStats } from './broker-client.js'
-import { type CacheStats, tokenKey } from './cache.js'
+import { tokenKey } from './cache.js'
 import { type AgentIdentity, identityFrom } from './claims.js'
 import { createConnectionMemos } from './connection-memo.js'
-import { type AdapterName, cacheChannel, guardChannel, publish, verifyTrace } from './diagnostics.js'
+import { type AdapterName, cacheChannel, publish } from './diagnostics.js'
 import { AgentAuthError } from './errors.js'
-import type { KeySourceStats } from './key-source.js'
+import { type EntryPoints, observeEntryPoints } from './observed-entry-points.js'
 import { type AgentAuthOptions, type ResolvedOptions, resolveOptions } from './options.js'
 import type { Readiness } from './readiness.js'
-import type { RevocationFeedStats } from './revocation-feed.js'
 import { createTokenVerification } from './token-verification.js'
-import { type RefusalStats, VerificationCounters, type VerificationStats } from './verification-counters.js'
-import { requestIdOf, traceVerification } from './verification-trace.js'
+import { VerificationCounters } from './verification-counters.js'
+import { type VerifierStats, verifierStats } from './verifier-stats.js'
+
+export type { VerifierStats } from './verifier-stats.js'
 
 /** The parts of an incoming request the verifier reads (Node `IncomingMessage` fits). */
 export interface AuthRequest {
@@ -35,36 +35,6 @@ export interface AuthRequest {
    * entry expires.
    */
   readonly socket?: object | null
-}
-
-/** A snapshot of what the verifier did since it was created, for monitoring (README, "Observability"). */
-export interface VerifierStats {
-  readonly mode: ResolvedOptions['mode']
-  /** Validate calls made to the broker (remote and hybrid modes); the same as `broker.calls`. */
-  readonly brokerCalls: number
-  /** Entries in the broker answers' cache; the same as `cache.remote.entries`. */
-  readonly cacheEntries: number
-  /** Verifications accepted and refused, and the latency of those not answered from a cached answer. */
-  readonly verifications: VerificationStats
-  /** Refusals by code and reason: verifications' and guards' (`insufficient_scope`, `delegation_not_allowed`). */
-  readonly refusals: RefusalStats
-  /** Cached answers used (`hits`) and verifications that needed the broker or a signature check (`misses`), and each cache's counters. */
-  readonly cache: {
-    readonly hits: number
-    readonly misses: number
-    /** The broker answers' cache (remote and hybrid modes). */
-    readonly remote?: CacheStats
-    /** The signature checks' cache (local and hybrid modes). */
-    readonly local?: CacheStats
-  }
-  /** Broker calls, errors, the circuit breaker and call latency (remote and hybrid modes). */
-  readonly broker?: BrokerStats
-  /** The key set (local and hybrid modes). */
-  readonly keys?: KeySourceStats
-  /** The revocation feed's state (lag, polls, predicates), when one is configured. */
-  readonly revocationFeed?: RevocationFeedStats
-  /** The shared cache's counters (`sharedCache` option), as the store reports them. */
-  readonly sharedCache?: object
 }
 
 /** A configured verifier. Create one per application and share it between routes. */
@@ -101,22 +71,8 @@ export type RequestAuthenticator = (
   owner?: object,
 ) => AgentIdentity | Promise<AgentIdentity>
 
-/** An authenticator that also says which entry point asks (diagnostics). */
-type ObservedAuthenticator = (
-  request: AuthRequest,
-  owner: object | undefined,
-  adapter: AdapterName,
-) => AgentIdentity | Promise<AgentIdentity>
-
 /** What each verifier made by {@link createVerifier} gives adapters: its authenticator and counters. */
-const internals = new WeakMap<
-  Verifier,
-  {
-    authenticate: ObservedAuthenticator
-    verifyToken: (token: string, adapter: AdapterName) => Promise<AgentIdentity>
-    counters: VerificationCounters
-  }
->()
+const internals = new WeakMap<Verifier, EntryPoints & { readonly counters: VerificationCounters }>()
 
 /**
  * The {@link RequestAuthenticator} of a verifier for one entry point, looked up once when an
@@ -233,91 +189,34 @@ export function createVerifier(input: AgentAuthOptions): Verifier {
     return tokens.verifyJws(token, memo.key, owner)
   }
 
-  const countAccepted = (identity: AgentIdentity): AgentIdentity => {
-    counters.accepted++
-    return identity
-  }
-  const countRefused = (err: unknown): never => {
-    counters.verificationRefused(err)
-    throw err
-  }
-
-  /**
-   * Counted, and traced while someone subscribes (diagnostics.ts): adapters' way in. (Guard
-   * messages name the request id of the verification, which only a trace reads.)
-   */
-  const authenticateObserved: ObservedAuthenticator = (request, owner, adapter) => {
-    if (verifyTrace.hasSubscribers || guardChannel.hasSubscribers) {
-      const start = { adapter, mode: options.mode, requestId: requestIdOf(request.headers) }
-      return traceVerification(
-        start,
-        counters,
-        () => authenticateSyncWhenCached(request, owner),
-        () => bearerOf(request),
-      )
-    }
-    let result: AgentIdentity | Promise<AgentIdentity>
-    try {
-      result = authenticateSyncWhenCached(request, owner)
-    } catch (err) {
-      return countRefused(err)
-    }
-    if (result instanceof Promise) return result.then(countAccepted, countRefused)
-    counters.accepted++
-    return result
-  }
-
-  /** The request's bearer token, for a refusal's diagnostics only; `undefined` when unreadable. */
-  function bearerOf(request: AuthRequest): string | undefined {
-    try {
-      return readBearer(request.headers, request.rawHeaders, extractOptions)
-    } catch {
-      return undefined
-    }
-  }
-
-  function verifyTokenObserved(token: string, adapter: AdapterName = 'verifier'): Promise<AgentIdentity> {
-    if (!verifyTrace.hasSubscribers) return verifyTokenUnstamped(token).then(countAccepted, countRefused)
-    const start = { adapter, mode: options.mode, requestId: undefined }
-    const typed = typeof token === 'string' ? token : undefined
-    return Promise.resolve(
-      traceVerification(
-        start,
-        counters,
-        () => verifyTokenUnstamped(token),
-        () => typed,
-      ),
-    )
-  }
+  const entryPoints = observeEntryPoints({
+    mode: options.mode,
+    counters,
+    authenticate: authenticateSyncWhenCached,
+    verifyToken: verifyTokenUnstamped,
+    bearerOf(request) {
+      try {
+        return readBearer(request.headers, request.rawHeaders, extractOptions)
+      } catch {
+        return undefined
+      }
+    },
+  })
 
   /** `close()` once: a second call waits for the first. */
   let closing: Promise<void> | undefined
   const verifier: Verifier = Object.freeze({
     options,
-    verifyToken: (token: string) => verifyTokenObserved(token, 'verifier').catch(refusedHere),
+    verifyToken: (token: string) => entryPoints.verifyToken(token, 'verifier').catch(refusedHere),
     authenticate(request: AuthRequest): Promise<AgentIdentity> {
       try {
-        const result = authenticateObserved(request, undefined, 'verifier')
+        const result = entryPoints.authenticate(request, undefined, 'verifier')
         return result instanceof Promise ? result.catch(refusedHere) : Promise.resolve(result)
       } catch (err) {
         return refusedHere(err)
       }
     },
-    stats(): VerifierStats {
-      const parts = tokens.stats()
-      return {
-        mode: options.mode,
-        brokerCalls: parts.brokerCalls,
-        cacheEntries: parts.cacheEntries,
-        verifications: counters.verifications(),
-        refusals: counters.refusals(),
-        cache: { hits: counters.hits, misses: counters.misses, ...parts.caches },
-        ...(parts.broker === undefined ? {} : { broker: parts.broker }),
-        ...(parts.keys === undefined ? {} : { keys: parts.keys }),
-        ...(parts.revocationFeed === undefined ? {} : { revocationFeed: parts.revocationFeed }),
-        ...(options.sharedCache === undefined ? {} : { sharedCache: options.sharedCache.stats() }),
-      }
-    },
+    stats: () => verifierStats(options.mode, counters, tokens.stats(), options.sharedCache),
     ready: () => tokens.ready(),
     close() {
       closing ??= (async () => {
@@ -327,7 +226,7 @@ export function createVerifier(input: AgentAuthOptions): Verifier {
       return closing
     },
   })
-  internals.set(verifier, { authenticate: authenticateObserved, verifyToken: verifyTokenObserved, counters })
+  internals.set(verifier, { ...entryPoints, counters })
   return verifier
 }
 
