@@ -193,6 +193,28 @@ describe('whoever writes to Redis without the secret cannot make a replica accep
   })
 })
 
+describe('hybrid mode shares the broker’s answers too', () => {
+  it('two hybrid replicas: signatures checked locally on each, one validate call; a forgery never reaches Redis', async () => {
+    const hybrid = { broker: broker.url, jwksUri: broker.jwksUrl }
+    const replicas = await Promise.all([startReplica(redis.url, hybrid), startReplica(redis.url, hybrid)])
+    try {
+      const token = await newToken()
+      broker.resetStats()
+      for (const r of replicas) expect((await r.verifier.verifyToken(token)).id).toBe(payloadOf(token).sub)
+      expect(broker.stats.validateCalls).toBe(1)
+      expect(replicas[1]!.store.stats().hits).toBe(1)
+      const before = replicas.map((r) => r.store.stats().misses + r.store.stats().hits)
+      await expect(replicas[0]!.verifier.verifyToken(forgeSignature(token))).rejects.toMatchObject({
+        reason: 'bad_signature',
+      })
+      expect(replicas.map((r) => r.store.stats().misses + r.store.stats().hits)).toEqual(before)
+      expect(broker.stats.validateCalls).toBe(1)
+    } finally {
+      await closeReplicas(replicas)
+    }
+  })
+})
+
 describe('redisStore() options are checked at once', () => {
   it.each([
     [{}, 'client'],
