@@ -6,13 +6,14 @@
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { type AuditClient, FeedCallError, type IssuedToken } from '../../src/core/audit-client.js'
-import type { AuditEventFields, AuditPage, FeedEventType } from '../../src/core/audit-events.js'
+import type { AuditEventFields, AuditPage, FeedEventType, FeedUpdate } from '../../src/core/audit-events.js'
 import type { AgentWritClaims } from '../../src/core/claims.js'
 import {
   createRevocationFeed,
   type ResolvedFeedOptions,
   type RevocationFeed,
 } from '../../src/core/revocation-feed.js'
+import type { FeedLink, RevocationFanout } from '../../src/core/shared-cache.js'
 import { createVerifier } from '../../src/index.js'
 import { startDevBroker } from '../../src/testing/index.js'
 import { json, startStubServer } from '../helpers/stub-server.js'
@@ -791,5 +792,95 @@ describe('the verifier and the feed (stub broker over HTTP, real timers)', () =>
     expect(Date.now() - started).toBeLessThan(1000)
     await stub.close()
     await dispatcher.close()
+  })
+})
+
+describe('fan-out link (a shared cache polls for the fleet)', () => {
+  /** A fan-out that records what the feed gives it and what it publishes. */
+  function fanout() {
+    const published: Array<{ updates: readonly FeedUpdate[]; ageMs: number }> = []
+    let link: FeedLink | undefined
+    let detached = false
+    const api: RevocationFanout = {
+      attach(l) {
+        link = l
+        return (updates, ageMs) => published.push({ updates, ageMs })
+      },
+      async detach() {
+        detached = true
+      },
+    }
+    return { api, published, link: () => link!, detached: () => detached }
+  }
+
+  function startLinked(f: ReturnType<typeof fanout>): RevocationFeed {
+    const feed = createRevocationFeed(
+      {
+        broker: new URL('http://127.0.0.1:1'),
+        token: 'feed-token',
+        adminSecret: undefined,
+        pollIntervalMs: POLL,
+        maxLagMs: 3 * POLL,
+        laggingCacheTtlMs: 5000,
+      },
+      { now: () => Date.now(), timeoutMs: 500, client, onChange: (m) => changes.push(m), fanout: f.api },
+    )
+    feeds.push(feed)
+    return feed
+  }
+
+  it('publishes what each good poll applied (a heartbeat when nothing), with the poll’s age', async () => {
+    const f = fanout()
+    client.log.push(revokedEvent('token', 'jti-1'))
+    startLinked(f)
+    await settle()
+    expect(f.published).toEqual([
+      { updates: [{ kind: 'revoked', level: 'token', target: 'jti-1' }], ageMs: 0 },
+    ])
+    await nextPoll()
+    expect(f.published.at(-1)).toEqual({ updates: [], ageMs: 0 })
+    expect(f.link()).toMatchObject({ pollIntervalMs: POLL, maxLagMs: 3 * POLL })
+  })
+
+  it('ingest: another replica’s updates refuse at once, drop cached answers, and count as a poll that old', async () => {
+    const f = fanout()
+    const feed = startLinked(f)
+    await settle()
+    const generation = feed.generation
+    changes.length = 0
+    await vi.advanceTimersByTimeAsync(2500)
+    f.link().setPolling(false)
+    f.link().ingest([{ kind: 'released', jti: 'r'.repeat(32) }], 200)
+    expect(feed.revokes(claims({ jti: 'r'.repeat(32) }))).toBe(true)
+    expect(feed.generation).toBe(generation + 1)
+    expect(changes).toHaveLength(1)
+    expect(changes[0]!(claims({ jti: 'r'.repeat(32) }))).toBe(true)
+    expect(feed.stats().lagMs).toBe(200)
+  })
+
+  it('setPolling(false) stops the polls, pollNow() still polls once, setPolling(true) polls at once', async () => {
+    const f = fanout()
+    const feed = startLinked(f)
+    await settle()
+    f.link().setPolling(false)
+    client.take()
+    await vi.advanceTimersByTimeAsync(5 * POLL)
+    expect(client.take()).toEqual([])
+    await f.link().pollNow()
+    expect(client.take()).toHaveLength(3)
+    f.link().setPolling(true)
+    await settle()
+    expect(client.take()).toHaveLength(3)
+    await nextPoll()
+    expect(client.take()).toHaveLength(3)
+    expect(feed.stats().polls).toBe(4)
+  })
+
+  it('close() detaches the fan-out', async () => {
+    const f = fanout()
+    const feed = startLinked(f)
+    await settle()
+    await feed.close()
+    expect(f.detached()).toBe(true)
   })
 })
