@@ -136,7 +136,9 @@ export interface AgentAuthOptions {
    * hybrid modes): `redisStore({ client, secret })` from `agentwrit-verify/redis`. The fleet then
    * asks the broker once per token per `cacheTtlMs`, and with `revocationFeed` one replica polls
    * the audit log for all. Every shared answer is checked as the broker's is (claims exactly the
-   * token's, the feed's predicates), and the warm path never waits for it. Default: none.
+   * token's, the feed's predicates), and the warm path never waits for it. One store per
+   * verifier; `verifier.close()` does not close it (nor its Redis client): call `store.close()`.
+   * Default: none.
    */
   sharedCache?: SharedCache
 
