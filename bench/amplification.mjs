@@ -14,11 +14,11 @@
  *
  * Environment: AMP_ROUNDS (5), AMP_DURATION (3 s), AMP_WARMUP (1 s), AMP_BUSY_NS ("0,500,1000,2000").
  */
-import { fork } from 'node:child_process'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import autocannon from 'autocannon'
 import { AUDIENCE, ISSUER, startBenchBroker } from './bench-broker.mjs'
+import { spawnChild } from './child-commands.mjs'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const framework = process.argv[2] ?? 'fastify'
@@ -47,26 +47,10 @@ const servers = [
 
 for (const s of servers) {
   const config = { framework, kind: s.kind, options: s.options, sub: agent.agentId }
-  s.child = fork(join(here, 'server.mjs'), [JSON.stringify(config)], {
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  })
-  let seq = 0
-  const pending = new Map()
-  s.port = await new Promise((resolve) =>
-    s.child.on('message', (m) => {
-      if (m.ready) resolve(m.port)
-      else if (pending.has(m.id)) {
-        pending.get(m.id)(m.result)
-        pending.delete(m.id)
-      }
-    }),
-  )
-  s.call = (cmd) =>
-    new Promise((resolve) => {
-      const id = ++seq
-      pending.set(id, resolve)
-      s.child.send({ id, cmd })
-    })
+  const c = spawnChild(join(here, 'server.mjs'), [JSON.stringify(config)])
+  s.child = c.child
+  s.call = c.call
+  s.port = (await c.ready).port
   s.runs = []
 }
 

@@ -44,8 +44,8 @@
  */
 import { fork } from 'node:child_process'
 import diagnostics from 'node:diagnostics_channel'
-import { existsSync, readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
+import { loadProbe } from './foreign-load.mjs'
 
 const CONFIGS = [
   { key: 'a', name: '(a) no subscriber' },
@@ -301,31 +301,6 @@ async function child(key, setup) {
 
 // ---------------------------------------------------------------- parent: the run
 
-/**
- * Foreign load (Linux), as bench/run.mjs measures it: the machine's user CPU time plus steal
- * (/proc/stat) minus that of this process and `pids`, in cores, since the probe was made.
- */
-function loadProbe(pids) {
-  if (!existsSync('/proc/stat')) return () => 0
-  const machine = () => {
-    const f = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0].trim().split(/\s+/).map(Number)
-    return f[1] + f[2] + (f[8] || 0) // user nice … steal
-  }
-  const ours = () =>
-    [process.pid, ...pids].reduce((t, pid) => {
-      try {
-        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-        return t + Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[11]) // utime
-      } catch {
-        return t
-      }
-    }, 0)
-  const m0 = machine()
-  const o0 = ours()
-  const w0 = performance.now()
-  return () => Math.max(0, (machine() - m0 - (ours() - o0)) / 100 / ((performance.now() - w0) / 1000))
-}
-
 async function main() {
   const ROUNDS = Number(process.env.DIAG_ROUNDS ?? 7)
   const CELL_MS = Number(process.env.DIAG_CELL_MS ?? 60)
@@ -394,7 +369,7 @@ async function main() {
   const results = procs.map(() => Array.from({ length: all }, () => []))
   const foreign = []
   for (let r = 0; r <= ROUNDS; r++) {
-    const probe = loadProbe(procs.map((p) => p.pid))
+    const probe = loadProbe(() => procs.map((p) => p.pid))
     for (let j = 0; j < all; j++) {
       const w = (r + j) % all
       for (let k = 0; k < procs.length; k++) {

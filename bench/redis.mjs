@@ -46,12 +46,12 @@
  * REDIS_BENCH_WARM_ROUNDS (11), REDIS_BENCH_WARM_CALLS (100000 per round and configuration),
  * REDIS_BENCH_SKIP (comma list of calls, revocation, cold, warm), REDIS_BENCH_SERVER.
  */
-import { fork, spawn } from 'node:child_process'
-import { existsSync, readFileSync } from 'node:fs'
+import { spawn } from 'node:child_process'
 import { createServer } from 'node:net'
 import { cpus } from 'node:os'
 import { fileURLToPath } from 'node:url'
-import { serveCommands } from './child-commands.mjs'
+import { childPids, children, serveCommands, spawnChild, stopBroker } from './child-commands.mjs'
+import { loadProbe as startLoadProbe } from './foreign-load.mjs'
 
 const self = fileURLToPath(import.meta.url)
 const env = process.env
@@ -126,45 +126,11 @@ async function brokerChild() {
 // =============================================================================================
 // Orchestrator: children, Redis, replicas.
 
-const children = new Set()
-function spawnBroker() {
-  const child = fork(self, ['--broker'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
-  children.add(child)
-  child.on('exit', () => children.delete(child))
-  let seq = 0
-  const pending = new Map()
-  const ready = new Promise((resolve, reject) => {
-    child.once('error', reject)
-    child.once('exit', (code) => reject(new Error(`broker exited with ${code} before it was ready`)))
-    child.on('message', (msg) => {
-      if (msg.ready) resolve(msg)
-      else if (msg.id !== undefined && pending.has(msg.id)) {
-        const { ok, ko } = pending.get(msg.id)
-        pending.delete(msg.id)
-        if (msg.error) ko(new Error(msg.error))
-        else ok(msg.result)
-      }
-    })
-  })
-  const call = (cmd, args) =>
-    new Promise((ok, ko) => {
-      const id = ++seq
-      pending.set(id, { ok, ko })
-      child.send({ id, cmd, args })
-    })
-  const exited = new Promise((resolve) => child.once('exit', resolve))
-  return { child, ready, call, exited }
-}
 async function startBroker() {
-  const b = spawnBroker()
+  const b = spawnChild(self, ['--broker'], { name: 'broker' })
   await b.ready
   b.info = await b.call('info')
   return b
-}
-async function stopBroker(b) {
-  await b.call('close').catch(() => {})
-  await Promise.race([b.exited, sleep(3000)])
-  if (b.child.exitCode === null) b.child.kill('SIGKILL')
 }
 
 function freePort() {
@@ -289,33 +255,9 @@ async function lanes(list, width, one) {
 }
 
 // Foreign load (Linux): the machine's user + nice + steal CPU time minus this process's, its
-// children's and redis-server's, in cores (as bench/revocation-feed.mjs measures it).
-const HAS_PROC = existsSync('/proc/stat')
-function machineTicks() {
-  const f = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0].trim().split(/\s+/).map(Number)
-  return f[1] + f[2] + (f[8] || 0)
-}
-function pidTicks(pid) {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[11])
-  } catch {
-    return 0
-  }
-}
-function ourTicks() {
-  let n = pidTicks(process.pid)
-  for (const c of children) n += pidTicks(c.pid)
-  if (redisProcess?.pid !== undefined) n += pidTicks(redisProcess.pid)
-  return n
-}
-function loadProbe() {
-  if (!HAS_PROC) return () => Number.NaN
-  const m0 = machineTicks()
-  const o0 = ourTicks()
-  const w0 = now()
-  return () => Math.max(0, (machineTicks() - m0 - (ourTicks() - o0)) / 100 / ((now() - w0) / 1000))
-}
+// children's and redis-server's, in cores (bench/foreign-load.mjs, as bench/revocation-feed.mjs
+// measures it).
+const loadProbe = () => startLoadProbe(() => [...childPids(), redisProcess?.pid], Number.NaN)
 const foreign = {}
 
 // =============================================================================================

@@ -45,13 +45,13 @@
  * FEED_BENCH_QUIET_BUDGET (30 s: the most the whole run spends waiting for quiet or measuring
  * again). A run with FEED_BENCH_SKIP or FEED_BENCH_FRAMEWORK writes partial.revocation-feed.*.
  */
-import { fork } from 'node:child_process'
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { mkdirSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { availableParallelism, cpus } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { serveCommands } from './child-commands.mjs'
+import { childPids, children, serveCommands, spawnChild, stopBroker, stopChild } from './child-commands.mjs'
+import { HAS_PROC, loadProbe as startLoadProbe } from './foreign-load.mjs'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const self = fileURLToPath(import.meta.url)
@@ -338,80 +338,14 @@ async function appsChild() {
 // =============================================================================================
 // Orchestrator.
 
-const children = new Set()
-function spawnChild(file, args) {
-  const child = fork(file, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
-  children.add(child)
-  child.on('exit', () => children.delete(child))
-  let seq = 0
-  const pending = new Map()
-  const ready = new Promise((resolve, reject) => {
-    child.once('error', reject)
-    child.once('exit', (code) => reject(new Error(`${file} exited with ${code} before it was ready`)))
-    child.on('message', (msg) => {
-      if (msg.ready) resolve(msg)
-      else if (msg.id !== undefined && pending.has(msg.id)) {
-        const { ok, ko } = pending.get(msg.id)
-        pending.delete(msg.id)
-        if (msg.error) ko(new Error(msg.error))
-        else ok(msg.result)
-      }
-    })
-  })
-  ready.catch(() => {})
-  const call = (cmd, args) =>
-    new Promise((ok, ko) => {
-      const id = ++seq
-      pending.set(id, { ok, ko })
-      child.send({ id, cmd, args })
-    })
-  const exited = new Promise((resolve) => child.once('exit', resolve))
-  return { child, ready, call, exited }
-}
-async function stopServer(c) {
-  if (c.child.exitCode !== null) return
-  c.child.send({ cmd: 'exit' })
-  await Promise.race([c.exited, sleep(3000)])
-  if (c.child.exitCode === null) c.child.kill('SIGKILL')
-}
-async function stopBroker(b) {
-  await b.call('close').catch(() => {})
-  await Promise.race([b.exited, sleep(3000)])
-  if (b.child.exitCode === null) b.child.kill('SIGKILL')
-}
 process.on('exit', () => {
   for (const c of children) if (c.exitCode === null) c.kill('SIGKILL')
 })
 process.on('SIGINT', () => process.exit(130))
 
-// Foreign load (Linux), as bench/run.mjs measures it: the machine's user CPU time (/proc/stat, plus
-// steal) minus that of this process and its children, in cores.
-const HAS_PROC = existsSync('/proc/stat')
-function machineTicks() {
-  const f = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0].trim().split(/\s+/).map(Number)
-  return f[1] + f[2] + (f[8] || 0)
-}
-function pidTicks(pid) {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[11])
-  } catch {
-    return 0
-  }
-}
-function ourTicks() {
-  let n = pidTicks(process.pid)
-  for (const c of children) n += pidTicks(c.pid)
-  return n
-}
-/** Start measuring foreign load; the returned function gives the cores used by others since. */
-function loadProbe() {
-  if (!HAS_PROC) return () => 0
-  const m0 = machineTicks()
-  const o0 = ourTicks()
-  const w0 = now()
-  return () => Math.max(0, (machineTicks() - m0 - (ourTicks() - o0)) / 100 / ((now() - w0) / 1000))
-}
+// Foreign load (Linux), as bench/run.mjs measures it (bench/foreign-load.mjs): the machine's user
+// CPU time (/proc/stat, plus steal) minus that of this process and its children, in cores.
+const loadProbe = () => startLoadProbe(childPids)
 /** Wait (at most `QUIET_WAIT_S`) until other processes use less than `QUIET_CORES`. */
 let quietSpentMs = 0
 const quietLeft = () => quietSpentMs < CONFIG.quietBudgetS * 1000
@@ -743,7 +677,7 @@ async function main() {
   for (const c of configs) {
     await c.pool.close()
     await c.brokerHttp.close()
-    await stopServer(c.server)
+    await stopChild(c.server)
     await stopBroker(c.broker)
   }
 
@@ -912,7 +846,7 @@ async function main() {
       }
     })
     const feed1 = await feedStats()
-    await stopServer(apps)
+    await stopChild(apps)
     await stopBroker(broker)
     report.warm = {
       framework: CONFIG.framework,

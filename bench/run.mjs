@@ -21,13 +21,14 @@
  * under BENCH_QUIET_CORES; a measurement taken under more is retried (BENCH_RETRIES) and the
  * quietest attempt kept. It is reported per scenario.
  */
-import { fork } from 'node:child_process'
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { mkdirSync, writeFileSync } from 'node:fs'
 import { Agent, request } from 'node:http'
 import { availableParallelism, cpus, loadavg } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import autocannon from 'autocannon'
+import { childPids, children, spawnChild as spawnChildOf, stopChild } from './child-commands.mjs'
+import { HAS_PROC, loadProbe as startLoadProbe } from './foreign-load.mjs'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const env = process.env
@@ -61,45 +62,10 @@ const t0 = performance.now()
 const elapsed = () => `${((performance.now() - t0) / 1000).toFixed(0)}s`
 
 // ---------------------------------------------------------------------------------------------
-// Child processes with a tiny request/response protocol over IPC.
+// Child processes with a tiny request/response protocol over IPC (bench/child-commands.mjs).
 
-const children = new Set()
-function spawnChild(file, args, execArgv = []) {
-  const child = fork(join(here, file), args, { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
-  children.add(child)
-  child.on('exit', () => children.delete(child))
-  let seq = 0
-  const pending = new Map()
-  const ready = new Promise((resolve, reject) => {
-    child.once('error', reject)
-    child.once('exit', (code) => reject(new Error(`${file} exited with ${code} before it was ready`)))
-    child.on('message', (msg) => {
-      if (msg.ready) resolve(msg)
-      else if (msg.id !== undefined && pending.has(msg.id)) {
-        const { ok, ko } = pending.get(msg.id)
-        pending.delete(msg.id)
-        if (msg.error) ko(new Error(msg.error))
-        else ok(msg.result)
-      }
-    })
-  })
-  ready.catch(() => {}) // awaited by callers; a child that never reports ready must not crash us
-  const call = (cmd, args) =>
-    new Promise((ok, ko) => {
-      const id = ++seq
-      pending.set(id, { ok, ko })
-      child.send({ id, cmd, args })
-    })
-  const exited = new Promise((resolve) => child.once('exit', resolve))
-  return { child, ready, call, exited }
-}
-
-async function stopChild(c) {
-  if (c.child.exitCode !== null) return
-  c.child.send({ cmd: 'exit' })
-  await Promise.race([c.exited, new Promise((r) => setTimeout(r, 3000))])
-  if (c.child.exitCode === null) c.child.kill('SIGKILL')
-}
+const spawnChild = (file, args, execArgv = []) =>
+  spawnChildOf(join(here, file), args, { execArgv, name: file })
 
 function cleanup() {
   for (const c of children) if (c.exitCode === null) c.kill('SIGKILL')
@@ -133,40 +99,9 @@ function cpuOf(usage) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Foreign load (Linux): machine CPU time minus ours, in cores.
+// Foreign load (Linux): machine CPU time minus ours, in cores (bench/foreign-load.mjs).
 
-const HAS_PROC = existsSync('/proc/stat')
-const TICKS_PER_S = 100 // USER_HZ
-/** User time of the whole machine plus steal: loopback network work (softirq) is left out. */
-function machineTicks() {
-  const f = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0].trim().split(/\s+/).map(Number)
-  // cpu user nice system idle iowait irq softirq steal
-  return f[1] + f[2] + (f[8] || 0)
-}
-function pidTicks(pid) {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    return Number(f[11]) // utime
-  } catch {
-    return 0
-  }
-}
-function ourTicks() {
-  let n = pidTicks(process.pid)
-  for (const c of children) n += pidTicks(c.pid)
-  return n
-}
-function loadProbe() {
-  if (!HAS_PROC) return () => 0
-  const m0 = machineTicks()
-  const o0 = ourTicks()
-  const w0 = performance.now()
-  return () => {
-    const wallS = (performance.now() - w0) / 1000
-    return Math.max(0, (machineTicks() - m0 - (ourTicks() - o0)) / TICKS_PER_S / wallS)
-  }
-}
+const loadProbe = () => startLoadProbe(childPids)
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
 /** Wait until other processes use less than `quietCores` (sampled over 1 s), at most `quietWaitS`. */
 async function waitQuiet() {
