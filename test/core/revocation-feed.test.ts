@@ -120,7 +120,7 @@ let client: FakeAuditClient
 let changes: Array<(c: AgentWritClaims) => boolean>
 let feeds: RevocationFeed[]
 
-function start(over: Partial<ResolvedFeedOptions> = {}): RevocationFeed {
+function start(over: Partial<ResolvedFeedOptions> = {}, fanout?: RevocationFanout): RevocationFeed {
   const feed = createRevocationFeed(
     {
       broker: new URL('http://127.0.0.1:1'),
@@ -131,7 +131,7 @@ function start(over: Partial<ResolvedFeedOptions> = {}): RevocationFeed {
       laggingCacheTtlMs: 5000,
       ...over,
     },
-    { now: () => Date.now(), timeoutMs: 500, client, onChange: (m) => changes.push(m) },
+    { now: () => Date.now(), timeoutMs: 500, client, onChange: (m) => changes.push(m), fanout },
   )
   feeds.push(feed)
   return feed
@@ -813,21 +813,7 @@ describe('fan-out link (a shared cache polls for the fleet)', () => {
     return { api, published, link: () => link!, detached: () => detached }
   }
 
-  function startLinked(f: ReturnType<typeof fanout>): RevocationFeed {
-    const feed = createRevocationFeed(
-      {
-        broker: new URL('http://127.0.0.1:1'),
-        token: 'feed-token',
-        adminSecret: undefined,
-        pollIntervalMs: POLL,
-        maxLagMs: 3 * POLL,
-        laggingCacheTtlMs: 5000,
-      },
-      { now: () => Date.now(), timeoutMs: 500, client, onChange: (m) => changes.push(m), fanout: f.api },
-    )
-    feeds.push(feed)
-    return feed
-  }
+  const startLinked = (f: ReturnType<typeof fanout>) => start({}, f.api)
 
   it('publishes what each good poll applied (a heartbeat when nothing), with the poll’s age', async () => {
     const f = fanout()
